@@ -1,0 +1,14 @@
+// Every migration, in order. Never edit one that has landed: add the next number instead.
+import type { Kysely } from 'kysely';
+import * as m001 from './001_initial.js';
+
+export type Dialect = 'sqlite' | 'postgres';
+
+export interface MigrationModule {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- a migration sees the schema as it was then
+  up(db: Kysely<any>, dialect: Dialect): Promise<void>;
+}
+
+export const migrations: Record<string, MigrationModule> = {
+  '001_initial': m001,
+};

@@ -1,0 +1,48 @@
+// The audit trail: who did what, when, from where. Never a secret: callers pass identifiers only.
+import type { Kysely } from 'kysely';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../logger.js';
+import { AuditRepository, type NewAuditEvent } from '../store/audit.js';
+import type { Database } from '../store/schema.js';
+
+export type AuditType =
+  | 'sign_in.success'
+  | 'sign_in.failure'
+  | 'sign_in.throttled'
+  | 'token.issued'
+  | 'refresh.rotated'
+  | 'refresh.retry'
+  | 'refresh.reuse_detected'
+  | 'token.revoked'
+  | 'user.created'
+  | 'user.disabled'
+  | 'user.enabled'
+  | 'user.password_changed'
+  | 'user.roles_changed'
+  | 'user.logout'
+  | 'client.created'
+  | 'client.updated'
+  | 'client.removed'
+  | 'client.secret_rotated'
+  | 'key.generated'
+  | 'key.imported'
+  | 'key.rotated'
+  | 'key.retired'
+  | 'key.removed';
+
+export interface AuditEvent extends NewAuditEvent {
+  type: AuditType;
+}
+
+export class Audit {
+  constructor(private readonly deps: { db: Kysely<Database>; clock: Clock; logger?: Logger }) {}
+
+  /** Records an event; a failure to record is logged, never turned into a failed request. */
+  async record(event: AuditEvent, db: Kysely<Database> = this.deps.db): Promise<void> {
+    try {
+      await new AuditRepository(db).insert(event, this.deps.clock.now());
+    } catch (e) {
+      this.deps.logger?.error({ err: e, type: event.type }, 'audit event not recorded');
+    }
+  }
+}

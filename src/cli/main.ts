@@ -1,0 +1,55 @@
+// bin/tollgate: the admin CLI. One file per noun; every command takes --json, --config, --database.
+import { Command, CommanderError } from 'commander';
+import { serve } from '../server.js';
+import { registerAudit } from './audit.js';
+import { registerClients } from './clients.js';
+import { type GlobalOptions, loadCliConfig, output, reportError, withServices } from './context.js';
+import { registerKeys } from './keys.js';
+import { registerUsers } from './users.js';
+
+function common(c: Command): Command {
+  return c
+    .option('--json', 'machine-readable output')
+    .option('--config <file>', 'a config file (over config/default.json and config/local.json)')
+    .option('--database <path>', 'a SQLite file or postgres:// URL (over the config)');
+}
+
+export function buildProgram(): Command {
+  const program = new Command('tollgate').description('Tollgate: an OAuth 2 authorization server').showHelpAfterError(false).exitOverride();
+  program.configureOutput({ writeErr: (s) => process.stderr.write(s.split('\n')[0] ? `${s.split('\n')[0]}\n` : '') });
+
+  common(program.command('serve').description('start the server'))
+    .option('--workers <n>', 'processes sharing one store (default 1)', (v) => Number(v))
+    .action(async (opts: GlobalOptions & { workers?: number }) => {
+      const config = loadCliConfig(opts);
+      const workers = opts.workers ?? config.server.workers;
+      if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new Error('--workers takes a number from 1 to 64');
+      await serve({ config, workers });
+    });
+
+  common(program.command('migrate').description('apply pending database migrations')).action(async (opts: GlobalOptions) => {
+    const { migrate } = await import('../store/database.js');
+    const report = await withServices(opts, async (_s, store) => ({ location: store.location, applied: (await migrate(store)).applied }));
+    output(opts, report, `migrations are up to date on ${report.location}`);
+  });
+
+  registerUsers(program, common);
+  registerClients(program, common);
+  registerKeys(program, common);
+  registerAudit(program, common);
+  return program;
+}
+
+export async function runCli(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : 1;
+    return reportError(e);
+  }
+}
+
+const code = await runCli(process.argv.slice(2));
+// `serve` keeps running; everything else exits with its status
+if (process.argv[2] !== 'serve' || code !== 0) process.exit(code);

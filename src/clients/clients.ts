@@ -1,0 +1,155 @@
+// OAuth clients: confidential (a generated 256-bit `tgs_…` secret, stored as SHA-256, compared in
+// constant time) or public; allowed grants, allowed scopes, the audience of their access tokens,
+// optional per-client lifetimes and refresh retry grace.
+import type { Kysely } from 'kysely';
+import type { Audit } from '../audit/audit.js';
+import type { Clock } from '../clock.js';
+import { isScopeToken } from '../oauth/scope.js';
+import { ClientRepository } from '../store/clients.js';
+import type { Client, Database } from '../store/schema.js';
+import { CLIENT_SECRET_PREFIX, digestsEqual, isWellFormedSecret, mintSecret, sha256Hex } from '../tokens/secrets.js';
+
+export const GRANT_TYPES = ['password', 'refresh_token', 'client_credentials'] as const;
+export type GrantType = (typeof GRANT_TYPES)[number];
+
+export class ClientError extends Error {
+  override name = 'ClientError';
+}
+
+export interface ClientView {
+  client_id: string;
+  public: boolean;
+  grants: string[];
+  scope: string;
+  audience: string;
+  refresh_grace_seconds: number | null;
+  access_token_ttl: number | null;
+}
+
+export interface ClientSpec {
+  public?: boolean | undefined;
+  grants?: string[] | undefined;
+  scope?: string | undefined;
+  audience?: string | undefined;
+  refreshGraceSeconds?: number | null | undefined;
+  accessTokenTtl?: number | null | undefined;
+}
+
+const CLIENT_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+const AUDIENCE = /^[\x21-\x7E]{1,256}$/;
+
+export function clientView(c: Client): ClientView {
+  return {
+    client_id: c.client_id,
+    public: c.public === 1,
+    grants: c.grants.split(' ').filter(Boolean),
+    scope: c.scope,
+    audience: c.audience,
+    refresh_grace_seconds: c.refresh_grace_seconds,
+    access_token_ttl: c.access_token_ttl,
+  };
+}
+
+export function allowsGrant(client: Client, grant: string): boolean {
+  return client.grants.split(' ').includes(grant);
+}
+
+function validate(spec: ClientSpec, isPublic: boolean): void {
+  for (const g of spec.grants ?? []) if (!(GRANT_TYPES as readonly string[]).includes(g)) throw new ClientError(`unknown grant ${g} (one of ${GRANT_TYPES.join(', ')})`);
+  if (isPublic && spec.grants?.includes('client_credentials')) throw new ClientError('a public client cannot use client_credentials');
+  if (spec.scope !== undefined) for (const s of spec.scope.split(' ').filter(Boolean)) if (!isScopeToken(s)) throw new ClientError(`invalid scope ${JSON.stringify(s)}`);
+  if (spec.audience !== undefined && !AUDIENCE.test(spec.audience)) throw new ClientError('an audience is 1 to 256 visible characters');
+  const grace = spec.refreshGraceSeconds;
+  if (grace !== undefined && grace !== null && (!Number.isInteger(grace) || grace < 0 || grace > 60)) throw new ClientError('--refresh-grace is whole seconds from 0 to 60');
+  const ttl = spec.accessTokenTtl;
+  if (ttl !== undefined && ttl !== null && (!Number.isInteger(ttl) || ttl < 1 || ttl > 86400)) throw new ClientError('an access-token lifetime is 1 to 86400 seconds');
+}
+
+export class ClientService {
+  private readonly repo: ClientRepository;
+  constructor(private readonly deps: { db: Kysely<Database>; clock: Clock; audit: Audit }) {
+    this.repo = new ClientRepository(deps.db);
+  }
+
+  async find(clientId: string): Promise<Client> {
+    const c = await this.repo.find(clientId);
+    if (!c) throw new ClientError(`no client ${clientId}`);
+    return c;
+  }
+
+  async show(clientId: string): Promise<ClientView> {
+    return clientView(await this.find(clientId));
+  }
+
+  async list(): Promise<ClientView[]> {
+    return (await this.repo.list()).map(clientView);
+  }
+
+  async add(clientId: string, spec: ClientSpec): Promise<{ client: ClientView; secret?: string }> {
+    if (!CLIENT_ID.test(clientId)) throw new ClientError('a client_id has 1 to 128 characters: letters, digits, . _ : -');
+    const isPublic = spec.public ?? false;
+    validate(spec, isPublic);
+    if (await this.repo.find(clientId)) throw new ClientError(`client ${clientId} already exists`);
+    const secret = isPublic ? undefined : mintSecret(CLIENT_SECRET_PREFIX);
+    const now = this.deps.clock.now();
+    const grants = spec.grants && spec.grants.length > 0 ? [...new Set(spec.grants)] : ['password', 'refresh_token'];
+    const row: Client = {
+      client_id: clientId,
+      secret_hash: secret ? sha256Hex(secret) : null,
+      public: isPublic ? 1 : 0,
+      grants: grants.join(' '),
+      scope: [...new Set((spec.scope ?? '').split(' ').filter(Boolean))].join(' '),
+      audience: spec.audience ?? clientId,
+      access_token_ttl: spec.accessTokenTtl ?? null,
+      refresh_idle_ttl: null,
+      refresh_absolute_ttl: null,
+      refresh_grace_seconds: spec.refreshGraceSeconds ?? null,
+      created_at: now,
+      updated_at: now,
+    };
+    await this.repo.insert(row);
+    await this.deps.audit.record({ type: 'client.created', client_id: clientId, detail: { public: isPublic, grants } });
+    return secret ? { client: clientView(row), secret } : { client: clientView(row) };
+  }
+
+  async update(clientId: string, spec: ClientSpec): Promise<ClientView> {
+    const current = await this.find(clientId);
+    validate(spec, current.public === 1);
+    const values: Partial<Client> = { updated_at: this.deps.clock.now() };
+    if (spec.grants && spec.grants.length > 0) values.grants = [...new Set(spec.grants)].join(' ');
+    if (spec.scope !== undefined) values.scope = [...new Set(spec.scope.split(' ').filter(Boolean))].join(' ');
+    if (spec.audience !== undefined) values.audience = spec.audience;
+    if (spec.refreshGraceSeconds !== undefined) values.refresh_grace_seconds = spec.refreshGraceSeconds;
+    if (spec.accessTokenTtl !== undefined) values.access_token_ttl = spec.accessTokenTtl;
+    await this.repo.update(clientId, values);
+    await this.deps.audit.record({ type: 'client.updated', client_id: clientId, detail: { changed: Object.keys(values).filter((k) => k !== 'updated_at') } });
+    return clientView({ ...current, ...values });
+  }
+
+  async remove(clientId: string): Promise<void> {
+    if (!(await this.repo.remove(clientId))) throw new ClientError(`no client ${clientId}`);
+    await this.deps.audit.record({ type: 'client.removed', client_id: clientId });
+  }
+
+  async rotateSecret(clientId: string): Promise<string> {
+    const current = await this.find(clientId);
+    if (current.public === 1) throw new ClientError(`client ${clientId} is public: it has no secret`);
+    const secret = mintSecret(CLIENT_SECRET_PREFIX);
+    await this.repo.update(clientId, { secret_hash: sha256Hex(secret), updated_at: this.deps.clock.now() });
+    await this.deps.audit.record({ type: 'client.secret_rotated', client_id: clientId });
+    return secret;
+  }
+
+  /**
+   * The client if the credentials hold, else undefined. A confidential client needs its secret; a
+   * public client must send none. The secret's shape and checksum are checked before any lookup.
+   */
+  async authenticate(clientId: string, secret: string | undefined): Promise<Client | undefined> {
+    if (secret !== undefined && !isWellFormedSecret(CLIENT_SECRET_PREFIX, secret)) return undefined;
+    const client = await this.repo.find(clientId);
+    if (!client) return undefined;
+    if (client.public === 1) return secret === undefined ? client : undefined;
+    if (secret === undefined || client.secret_hash === null) return undefined;
+    return digestsEqual(sha256Hex(secret), client.secret_hash) ? client : undefined;
+  }
+}

@@ -1,0 +1,261 @@
+// Configuration: config/default.json < config/local.json < --config FILE (or TOLLGATE_CONFIG)
+// < environment variables. Validated once here; everything below receives a typed Config.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+
+/** The project root: where config/, keys/ and data/ live. Relative paths in config files resolve here. */
+export const PROJECT_ROOT = findRoot(path.dirname(fileURLToPath(import.meta.url)));
+
+function findRoot(from: string): string {
+  // src/config.ts runs from src/ (tests) or dist/src/ (built): walk up to package.json
+  let dir = from;
+  while (!fs.existsSync(path.join(dir, 'package.json'))) {
+    const up = path.dirname(dir);
+    if (up === dir) return from;
+    dir = up;
+  }
+  return dir;
+}
+
+const DURATION = /^(\d+)(s|m|h|d)$/;
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/** "30d" → seconds. */
+export function parseDuration(text: string): number | undefined {
+  const m = DURATION.exec(text);
+  if (!m) return undefined;
+  return Number(m[1]) * (UNIT_SECONDS[m[2] ?? 's'] ?? 1);
+}
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
+const positiveInt = z.number().int().positive();
+const nonNegativeInt = z.number().int().nonnegative();
+
+export const ALGORITHMS = ['ES256', 'EdDSA', 'RS256', 'PS256'] as const;
+export type SigningAlgorithm = (typeof ALGORITHMS)[number];
+
+const schema = z.object({
+  issuer: z
+    .string()
+    .refine((s) => URL.canParse(s), 'expected an absolute URL')
+    .refine((s) => {
+      const url = new URL(s);
+      return url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK.has(url.hostname));
+    }, 'expected an https:// URL (http:// only for a loopback host)')
+    .refine((s) => {
+      const url = new URL(s);
+      return !url.search && !url.hash;
+    }, 'expected no query or fragment')
+    .transform((s) => s.replace(/\/+$/, '')),
+  server: z.object({
+    host: z.string().min(1),
+    port: z.number().int().min(0).max(65535),
+    workers: z.number().int().min(1).max(64),
+    trustProxy: z.boolean(),
+    bodyLimitBytes: positiveInt,
+    maxParameters: positiveInt,
+    headersTimeoutMs: positiveInt,
+    requestTimeoutMs: positiveInt,
+    keepAliveTimeoutMs: positiveInt,
+    shutdownTimeoutMs: positiveInt,
+  }),
+  database: z.object({
+    url: z.string().min(1),
+    busyTimeoutMs: nonNegativeInt,
+    poolSize: positiveInt,
+  }),
+  keys: z.object({
+    algorithm: z.enum(ALGORITHMS),
+    encryptionKeyFile: z.string().min(1),
+    encryptionKey: z
+      .string()
+      .refine((s) => /^[A-Za-z0-9_-]{43}$/.test(s) && Buffer.from(s, 'base64url').length === 32, 'expected 32 bytes in base64url')
+      .optional(),
+    rotateEvery: z
+      .string()
+      .nullable()
+      .refine((s) => s === null || parseDuration(s) !== undefined, 'expected a duration like "30d", "12h" or null'),
+    reloadIntervalMs: positiveInt,
+    jwksMaxAgeSeconds: nonNegativeInt,
+  }),
+  accessTokens: z.object({
+    ttlSeconds: z.number().int().min(1).max(86400),
+    clockToleranceSeconds: z.number().int().min(0).max(300),
+  }),
+  refreshTokens: z.object({
+    idleTtlSeconds: positiveInt,
+    absoluteTtlSeconds: positiveInt,
+    retryGraceSeconds: z.number().int().min(0).max(60),
+  }),
+  passwords: z.object({
+    memoryCostKiB: z.number().int().min(1024),
+    timeCost: z.number().int().min(1),
+    parallelism: z.number().int().min(1),
+    maxConcurrentHashes: positiveInt,
+    maxQueuedHashes: nonNegativeInt,
+  }),
+  throttle: z.object({
+    windowSeconds: positiveInt,
+    maxFailuresPerUsername: positiveInt,
+    maxFailuresPerIp: positiveInt,
+  }),
+  denyList: z.object({
+    syncIntervalMs: positiveInt,
+    pruneIntervalSeconds: positiveInt,
+    heartbeatSeconds: positiveInt,
+  }),
+  log: z.object({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+  }),
+});
+
+export type Config = z.infer<typeof schema>;
+type Json = Record<string, unknown>;
+
+/** An invalid configuration: one line naming the key. The programs exit with status 2. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Environment variables that always work, with the config key each one sets. */
+const ENV: Array<{ name: string; key: string; parse: (v: string) => unknown }> = [
+  { name: 'TOLLGATE_PORT', key: 'server.port', parse: (v) => (/^\d+$/.test(v) ? Number(v) : v) },
+  { name: 'TOLLGATE_HOST', key: 'server.host', parse: (v) => v },
+  { name: 'TOLLGATE_ISSUER', key: 'issuer', parse: (v) => v },
+  { name: 'TOLLGATE_DATABASE', key: 'database.url', parse: (v) => v },
+  { name: 'TOLLGATE_KEY_ENCRYPTION_KEY', key: 'keys.encryptionKey', parse: (v) => v },
+  { name: 'TOLLGATE_LOG_LEVEL', key: 'log.level', parse: (v) => v },
+  { name: 'TOLLGATE_WORKERS', key: 'server.workers', parse: (v) => (/^\d+$/.test(v) ? Number(v) : v) },
+];
+
+function isObject(v: unknown): v is Json {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+export function deepMerge(base: Json, over: Json): Json {
+  const out: Json = { ...base };
+  for (const [k, v] of Object.entries(over)) {
+    const prev = out[k];
+    out[k] = isObject(prev) && isObject(v) ? deepMerge(prev, v) : v;
+  }
+  return out;
+}
+
+function setPath(target: Json, dotted: string, value: unknown): void {
+  const parts = dotted.split('.');
+  let node = target;
+  for (const part of parts.slice(0, -1)) {
+    const next = node[part];
+    if (!isObject(next)) node[part] = {};
+    node = node[part] as Json;
+  }
+  node[parts[parts.length - 1] as string] = value;
+}
+
+function readJsonFile(file: string): Json {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`config: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new ConfigError(`config: ${file} is not valid JSON`);
+  }
+  if (!isObject(parsed)) throw new ConfigError(`config: ${file} must hold a JSON object`);
+  return resolvePaths(parsed, path.dirname(path.dirname(path.resolve(file))));
+}
+
+/** File paths in a config file are relative to the project root (the folder above config/). */
+function resolvePaths(json: Json, root: string): Json {
+  const out = structuredClone(json);
+  const db = out.database;
+  if (isObject(db) && typeof db.url === 'string') db.url = resolveDatabase(db.url, root);
+  const keys = out.keys;
+  if (isObject(keys) && typeof keys.encryptionKeyFile === 'string') keys.encryptionKeyFile = path.resolve(root, keys.encryptionKeyFile);
+  return out;
+}
+
+export function resolveDatabase(url: string, base: string): string {
+  if (url === ':memory:' || /^postgres(ql)?:\/\//.test(url)) return url;
+  return path.resolve(base, url);
+}
+
+export interface LoadOptions {
+  /** --config FILE */
+  configFile?: string | undefined;
+  /** --database PATH (CLI); relative to the working directory */
+  database?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  /** Extra values, e.g. from tests; applied last. */
+  overrides?: Json;
+  /** Read config/default.json and config/local.json from here (default: the project root). */
+  root?: string;
+}
+
+export function loadConfig(options: LoadOptions = {}): Config {
+  const env = options.env ?? process.env;
+  const root = options.root ?? PROJECT_ROOT;
+  let raw = readJsonFile(path.join(root, 'config', 'default.json'));
+  const local = path.join(root, 'config', 'local.json');
+  if (fs.existsSync(local)) raw = deepMerge(raw, readJsonFile(local));
+  const file = options.configFile ?? env.TOLLGATE_CONFIG;
+  if (file) raw = deepMerge(raw, readJsonFile(path.resolve(file)));
+  const sources = new Map<string, string>();
+  for (const { name, key, parse } of ENV) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    setPath(raw, key, key === 'database.url' ? resolveDatabase(value, process.cwd()) : parse(value));
+    sources.set(key, name);
+  }
+  if (options.database) {
+    setPath(raw, 'database.url', resolveDatabase(options.database, process.cwd()));
+    sources.set('database.url', '--database');
+  }
+  if (options.overrides) raw = deepMerge(raw, options.overrides);
+  return validateConfig(raw, sources);
+}
+
+/** Validates a raw config object; the error names the first bad key (and the variable that set it). */
+export function validateConfig(raw: unknown, sources: Map<string, string> = new Map()): Config {
+  const result = schema.safeParse(raw);
+  if (result.success) {
+    const config = result.data;
+    if (config.refreshTokens.idleTtlSeconds > config.refreshTokens.absoluteTtlSeconds) {
+      throw new ConfigError('config: refreshTokens.idleTtlSeconds must not exceed refreshTokens.absoluteTtlSeconds');
+    }
+    return config;
+  }
+  const issue = result.error.issues[0];
+  const key = issue ? issue.path.join('.') : '(root)';
+  const source = sources.get(key);
+  const where = source ? `${key} (from ${source})` : key;
+  const message = issue?.code === 'unrecognized_keys' ? `unknown key ${issue.keys.join(', ')}` : (issue?.message ?? 'invalid');
+  const got = issue ? valueAt(raw, issue.path) : undefined;
+  const shown = got === undefined || isObject(got) || key === 'keys.encryptionKey' ? '' : `, got ${JSON.stringify(got)}`;
+  return fail(`config: invalid ${where}: ${message}${shown}`);
+}
+
+function fail(message: string): never {
+  throw new ConfigError(message.replace(/\s+/g, ' '));
+}
+
+function valueAt(raw: unknown, p: PropertyKey[]): unknown {
+  let node: unknown = raw;
+  for (const part of p) {
+    if (!isObject(node)) return undefined;
+    node = node[String(part)];
+  }
+  return node;
+}
+
+/** The longest access-token lifetime any client may have: keys stay published this long after retiring. */
+export function maxAccessTokenTtl(config: Config, clientTtls: number[] = []): number {
+  return Math.max(config.accessTokens.ttlSeconds, ...clientTtls);
+}

@@ -1,0 +1,162 @@
+// The deny list: revoked access tokens by `jti`, revoked refresh families by `sid`, and users by
+// `sub` + `issued_before`. The table is the source of truth; every process keeps an in-memory copy
+// synced by cursor (so introspection is a map lookup, and entries written by the CLI or another
+// worker reach this process's SSE subscribers within one sync interval).
+import type { Kysely } from 'kysely';
+import { type Clock, seconds } from '../clock.js';
+import type { Logger } from '../logger.js';
+import { DenyListRepository, type NewDenyEntry } from '../store/denyList.js';
+import type { Database, DenyListRow } from '../store/schema.js';
+
+export type { NewDenyEntry };
+
+/** An entry as the feed shows it (INTERFACE.md). */
+export type FeedEntry =
+  | { type: 'jti' | 'sid'; value: string; expires_at: number }
+  | { type: 'sub'; value: string; issued_before: number; expires_at: number };
+
+export interface FeedEvent {
+  cursor: string;
+  entry: FeedEntry;
+}
+
+export interface FeedPage {
+  cursor: string;
+  entries: FeedEntry[];
+}
+
+const PAGE = 1000;
+
+export function toFeedEntry(row: Pick<DenyListRow, 'type' | 'value' | 'issued_before' | 'expires_at'>): FeedEntry {
+  return row.type === 'sub'
+    ? { type: 'sub', value: row.value, issued_before: Number(row.issued_before ?? 0), expires_at: Number(row.expires_at) }
+    : { type: row.type, value: row.value, expires_at: Number(row.expires_at) };
+}
+
+/** Cursors are opaque to clients; today they are the entry id in decimal. */
+export function parseCursor(text: string | undefined): number | undefined {
+  if (text === undefined) return 0;
+  return /^\d{1,15}$/.test(text) ? Number(text) : undefined;
+}
+
+export interface DeniableClaims {
+  jti?: string | undefined;
+  sid?: string | undefined;
+  sub?: string | undefined;
+  iat?: number | undefined;
+}
+
+export class DenyList {
+  private readonly jti = new Map<string, number>();
+  private readonly sid = new Map<string, number>();
+  private readonly sub = new Map<string, { issuedBefore: number; expiresAt: number }>();
+  private cursor = 0;
+  private syncing: Promise<void> | undefined;
+  private again = false;
+  private readonly subscribers = new Set<(events: FeedEvent[]) => void>();
+
+  constructor(private readonly deps: { db: Kysely<Database>; clock: Clock; logger?: Logger | undefined }) {}
+
+  /** Writes entries (inside the caller's transaction when given). Call `sync()` after commit. */
+  async add(entries: NewDenyEntry[], db: Kysely<Database> = this.deps.db): Promise<void> {
+    await new DenyListRepository(db).insert(entries, this.deps.clock.now());
+  }
+
+  /** Pulls entries newer than the cursor into memory and pushes them to subscribers. Coalesces concurrent calls. */
+  sync(): Promise<void> {
+    if (this.syncing) {
+      this.again = true;
+      return this.syncing;
+    }
+    this.syncing = (async () => {
+      try {
+        do {
+          this.again = false;
+          await this.pull();
+        } while (this.again);
+      } finally {
+        this.syncing = undefined;
+      }
+    })();
+    return this.syncing;
+  }
+
+  private async pull(): Promise<void> {
+    const repo = new DenyListRepository(this.deps.db);
+    for (;;) {
+      const rows = await repo.allAfter(this.cursor, PAGE);
+      if (rows.length === 0) return;
+      const now = seconds(this.deps.clock.now());
+      const events: FeedEvent[] = [];
+      for (const row of rows) {
+        this.remember(row);
+        if (Number(row.expires_at) > now) events.push({ cursor: String(row.id), entry: toFeedEntry(row) });
+      }
+      this.cursor = Number(rows[rows.length - 1]?.id ?? this.cursor);
+      if (events.length > 0) for (const s of this.subscribers) s(events);
+      if (rows.length < PAGE) return;
+    }
+  }
+
+  private remember(row: DenyListRow): void {
+    const expiresAt = Number(row.expires_at);
+    if (row.type === 'jti') this.jti.set(row.value, Math.max(expiresAt, this.jti.get(row.value) ?? 0));
+    else if (row.type === 'sid') this.sid.set(row.value, Math.max(expiresAt, this.sid.get(row.value) ?? 0));
+    else {
+      const prev = this.sub.get(row.value);
+      const issuedBefore = Number(row.issued_before ?? 0);
+      this.sub.set(row.value, { issuedBefore: Math.max(issuedBefore, prev?.issuedBefore ?? 0), expiresAt: Math.max(expiresAt, prev?.expiresAt ?? 0) });
+    }
+  }
+
+  /** Denied when its jti or sid is listed, or its sub with issued_before ≥ iat (same second: fail closed). */
+  isDenied(claims: DeniableClaims): boolean {
+    const now = seconds(this.deps.clock.now());
+    const live = (exp: number | undefined) => exp !== undefined && exp > now;
+    if (claims.jti !== undefined && live(this.jti.get(claims.jti))) return true;
+    if (claims.sid !== undefined && live(this.sid.get(claims.sid))) return true;
+    if (claims.sub !== undefined) {
+      const s = this.sub.get(claims.sub);
+      if (s && live(s.expiresAt) && (claims.iat === undefined || s.issuedBefore >= claims.iat)) return true;
+    }
+    return false;
+  }
+
+  /** One page of the feed after a cursor (0: from the start). */
+  async page(after: number): Promise<FeedPage> {
+    const repo = new DenyListRepository(this.deps.db);
+    const rows = await repo.after(after, seconds(this.deps.clock.now()), PAGE);
+    const last = rows[rows.length - 1];
+    const cursor = last ? Number(last.id) : after === 0 ? await repo.maxId() : after;
+    return { cursor: String(cursor), entries: rows.map(toFeedEntry) };
+  }
+
+  /** The same page as events, each with its own cursor (the SSE catch-up). */
+  async events(after: number): Promise<FeedEvent[]> {
+    const rows = await new DenyListRepository(this.deps.db).after(after, seconds(this.deps.clock.now()), PAGE);
+    return rows.map((row) => ({ cursor: String(row.id), entry: toFeedEntry(row) }));
+  }
+
+  subscribe(listener: (events: FeedEvent[]) => void): () => void {
+    this.subscribers.add(listener);
+    return () => this.subscribers.delete(listener);
+  }
+
+  get subscriberCount(): number {
+    return this.subscribers.size;
+  }
+
+  /** Entries live in memory (for metrics). */
+  get size(): number {
+    return this.jti.size + this.sid.size + this.sub.size;
+  }
+
+  /** Drops expired entries from the table and from memory. */
+  async prune(): Promise<number> {
+    const now = seconds(this.deps.clock.now());
+    const removed = await new DenyListRepository(this.deps.db).prune(now);
+    for (const map of [this.jti, this.sid]) for (const [k, exp] of map) if (exp <= now) map.delete(k);
+    for (const [k, v] of this.sub) if (v.expiresAt <= now) this.sub.delete(k);
+    return removed;
+  }
+}

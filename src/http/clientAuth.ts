@@ -1,0 +1,67 @@
+// Client authentication (RFC 6749 §2.3): client_secret_basic, client_secret_post, or a public
+// client's bare client_id. One method per request; a failure is 401 invalid_client, with a Basic
+// challenge when Basic was tried.
+import type { Context } from 'koa';
+import { InvalidClient, InvalidRequest } from '../oauth/errors.js';
+import type { Services } from '../oauth/services.js';
+import type { Client } from '../store/schema.js';
+
+export interface PresentedCredentials {
+  clientId: string;
+  secret: string | undefined;
+  method: 'client_secret_basic' | 'client_secret_post' | 'none';
+}
+
+const CHALLENGE = 'Basic realm="tollgate", charset="UTF-8"';
+
+function failure(description: string, basic: boolean): InvalidClient {
+  const e = new InvalidClient(description);
+  if (basic) e.headers['WWW-Authenticate'] = CHALLENGE;
+  return e;
+}
+
+// RFC 6749 §2.3.1: id and secret are form-encoded before they are joined for Basic
+function formDecode(s: string): string | undefined {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '));
+  } catch {
+    return undefined;
+  }
+}
+
+export function presentedCredentials(ctx: Context, params: ReadonlyMap<string, string> | undefined): PresentedCredentials | undefined {
+  const header = ctx.get('authorization');
+  const bodyId = params?.get('client_id');
+  const bodySecret = params?.get('client_secret');
+  if (header) {
+    const m = /^basic ([A-Za-z0-9+/=]*)$/i.exec(header.trim());
+    if (!m) throw failure('the Authorization header must use the Basic scheme', true);
+    const decoded = Buffer.from(m[1] ?? '', 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    const id = colon > 0 ? formDecode(decoded.slice(0, colon)) : undefined;
+    const secret = colon > 0 ? formDecode(decoded.slice(colon + 1)) : undefined;
+    if (!id || secret === undefined) throw failure('the Basic credentials are malformed', true);
+    if (bodySecret !== undefined) throw new InvalidRequest('use one client authentication method, not two');
+    if (bodyId !== undefined && bodyId !== id) throw new InvalidRequest('client_id in the body does not match the Authorization header');
+    return { clientId: id, secret, method: 'client_secret_basic' };
+  }
+  if (bodyId === undefined || bodyId === '') return undefined;
+  if (bodySecret !== undefined) return { clientId: bodyId, secret: bodySecret, method: 'client_secret_post' };
+  return { clientId: bodyId, secret: undefined, method: 'none' };
+}
+
+export interface AuthOptions {
+  /** Introspection and the deny-list feed need a real secret: public clients can't use them. */
+  confidentialOnly?: boolean;
+}
+
+export async function authenticateClient(ctx: Context, services: Services, params: ReadonlyMap<string, string> | undefined, options: AuthOptions = {}): Promise<Client> {
+  const creds = presentedCredentials(ctx, params);
+  if (!creds) throw failure('client authentication is required', false);
+  const basic = creds.method === 'client_secret_basic';
+  const client = await services.clients.authenticate(creds.clientId, creds.secret);
+  if (!client) throw failure('client authentication failed', basic);
+  if (options.confidentialOnly && client.public === 1) throw failure('this endpoint needs a confidential client', basic);
+  ctx.state.clientId = client.client_id;
+  return client;
+}

@@ -1,0 +1,88 @@
+// Koa glue shared by every route: security headers, request logs, RFC 6749 §5.2 error bodies.
+import type { Context, Next } from 'koa';
+import type { Logger } from '../logger.js';
+import { InvalidRequest, OAuthError } from '../oauth/errors.js';
+
+export function securityHeaders(https: boolean) {
+  return async (ctx: Context, next: Next) => {
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    ctx.set('Referrer-Policy', 'no-referrer');
+    ctx.set('X-Frame-Options', 'DENY');
+    ctx.set('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
+    ctx.set('Cross-Origin-Resource-Policy', 'same-origin');
+    if (https) ctx.set('Strict-Transport-Security', 'max-age=31536000');
+    await next();
+  };
+}
+
+/** One line per request: method, path (never the query), status, duration, client_id. */
+export function requestLog(logger: Logger) {
+  return async (ctx: Context, next: Next) => {
+    const start = performance.now();
+    try {
+      await next();
+    } finally {
+      logger.info({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round((performance.now() - start) * 10) / 10, client_id: ctx.state.clientId }, 'request');
+    }
+  };
+}
+
+export function noStore(ctx: Context): void {
+  ctx.set('Cache-Control', 'no-store');
+  ctx.set('Pragma', 'no-cache');
+}
+
+/** Turns any failure into RFC 6749 §5.2 JSON; an unexpected one is logged and answered 500 without details. */
+export function errorBodies(logger: Logger) {
+  return async (ctx: Context, next: Next) => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) throw new NotFoundError();
+    } catch (e) {
+      const error = toOAuthError(e);
+      if (!error) {
+        logger.error({ err: e, path: ctx.path }, 'unexpected error');
+        ctx.status = 500;
+        ctx.body = { error: 'server_error', error_description: 'the server met an unexpected condition' };
+      } else {
+        ctx.status = error.status;
+        ctx.body = error.toJSON();
+        for (const [k, v] of Object.entries(error.headers)) ctx.set(k, v);
+      }
+      noStore(ctx);
+    }
+  };
+}
+
+class NotFoundError extends OAuthError {
+  readonly error = 'not_found';
+  override readonly status = 404;
+  constructor() {
+    super('no such endpoint');
+  }
+}
+
+function toOAuthError(e: unknown): OAuthError | undefined {
+  if (e instanceof OAuthError) return e;
+  // http-errors from Koa and the router (405, 501, a bad Content-Length, an aborted request)
+  const status = (e as { status?: unknown } | null)?.status;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const err = new InvalidRequest((e as Error).message || 'bad request');
+    return Object.assign(err, { status });
+  }
+  return undefined;
+}
+
+const SENSITIVE_QUERY = ['access_token', 'refresh_token', 'token', 'client_secret', 'password', 'id_token', 'code', 'assertion'];
+
+/** Tokens and secrets never travel in a URL (RFC 6750 §2.3, RFC 9700 §4.3.2): refused on every endpoint. */
+export function refuseCredentialsInQuery() {
+  return async (ctx: Context, next: Next) => {
+    const query = ctx.querystring;
+    if (query) {
+      const names = new URLSearchParams(query).keys();
+      for (const name of names) if (SENSITIVE_QUERY.includes(name.toLowerCase())) throw new InvalidRequest(`${name} must not be sent in the URL`);
+    }
+    await next();
+  };
+}

@@ -1,0 +1,140 @@
+// The endpoints (INTERFACE.md): parse, authenticate, call the protocol layer, answer.
+import crypto from 'node:crypto';
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { parseCursor } from '../denylist/denyList.js';
+import { InvalidRequest } from '../oauth/errors.js';
+import { introspect } from '../oauth/introspection.js';
+import { parseHint, revoke } from '../oauth/revocation.js';
+import type { Services } from '../oauth/services.js';
+import type { TokenEndpoint } from '../oauth/tokenEndpoint.js';
+import { readForm } from './body.js';
+import { authenticateClient } from './clientAuth.js';
+import { noStore } from './middleware.js';
+import { type SseHub, streamDenyList } from './sse.js';
+
+export interface RouteDeps {
+  services: Services;
+  tokenEndpoint: TokenEndpoint;
+  hub: SseHub;
+  /** Readiness beyond "the keyring has an active key": the store answers. */
+  storeReachable(): Promise<boolean>;
+  metrics?: { contentType: string; render(): Promise<string> } | undefined;
+}
+
+export function metadata(services: Services, grantTypes: string[]): Record<string, unknown> {
+  const issuer = services.config.issuer;
+  return {
+    issuer,
+    token_endpoint: `${issuer}/token`,
+    jwks_uri: `${issuer}/.well-known/jwks.json`,
+    revocation_endpoint: `${issuer}/revoke`,
+    introspection_endpoint: `${issuer}/introspect`,
+    grant_types_supported: grantTypes,
+    response_types_supported: [],
+    token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+    revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
+    introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
+    scopes_supported: [],
+    service_documentation: 'https://github.com/tollgate/tollgate#readme',
+  };
+}
+
+export function createRouter(deps: RouteDeps): Router {
+  const { services, tokenEndpoint, hub } = deps;
+  const limits = services.config.server;
+  const router = new Router();
+  const metadataBody = JSON.stringify(metadata(services, tokenEndpoint.grantTypes));
+
+  router.post('/token', async (ctx) => {
+    const receivedAt = services.clock.now();
+    noStore(ctx);
+    const params = await readForm(ctx, limits);
+    const client = await authenticateClient(ctx, services, params);
+    ctx.body = await tokenEndpoint.handle({ params, client, ip: ctx.ip, receivedAt });
+  });
+
+  router.post('/revoke', async (ctx) => {
+    noStore(ctx);
+    const params = await readForm(ctx, limits);
+    const client = await authenticateClient(ctx, services, params);
+    const token = params.get('token');
+    if (!token) throw new InvalidRequest('the token parameter is required');
+    await revoke(services, client, token, parseHint(params.get('token_type_hint')), ctx.ip);
+    ctx.status = 200;
+    ctx.body = '';
+  });
+
+  router.post('/introspect', async (ctx) => {
+    noStore(ctx);
+    const params = await readForm(ctx, limits);
+    await authenticateClient(ctx, services, params, { confidentialOnly: true });
+    const token = params.get('token');
+    if (token === undefined) throw new InvalidRequest('the token parameter is required');
+    const hint = params.get('token_type_hint');
+    ctx.body = await introspect(services, token, hint === 'access_token' || hint === 'refresh_token' ? hint : undefined);
+  });
+
+  router.get('/.well-known/jwks.json', (ctx) => {
+    const { body, etag } = services.keyring.jwks();
+    ctx.set('Cache-Control', `public, max-age=${services.config.keys.jwksMaxAgeSeconds}`);
+    ctx.set('ETag', etag);
+    ctx.type = 'application/jwk-set+json';
+    if (ctx.get('if-none-match') === etag) {
+      ctx.status = 304;
+      return;
+    }
+    ctx.body = body;
+  });
+
+  router.get('/.well-known/oauth-authorization-server', (ctx) => {
+    ctx.set('Cache-Control', 'public, max-age=3600');
+    ctx.type = 'application/json';
+    ctx.body = metadataBody;
+  });
+
+  router.get('/deny-list', async (ctx) => {
+    await authenticateClient(ctx, services, undefined, { confidentialOnly: true });
+    const after = parseCursor(typeof ctx.query.after === 'string' ? ctx.query.after : Array.isArray(ctx.query.after) ? '' : undefined);
+    if (after === undefined) throw new InvalidRequest('after is not a cursor of this feed');
+    const body = JSON.stringify(await services.denyList.page(after));
+    const etag = `"${crypto.createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
+    ctx.set('Cache-Control', 'no-cache');
+    ctx.set('ETag', etag);
+    ctx.type = 'application/json';
+    if (ctx.get('if-none-match') === etag) {
+      ctx.status = 304;
+      return;
+    }
+    ctx.body = body;
+  });
+
+  router.get('/deny-list/events', async (ctx) => {
+    await authenticateClient(ctx, services, undefined, { confidentialOnly: true });
+    await streamDenyList(ctx, services, hub);
+  });
+
+  router.get('/healthz', (ctx: Context) => {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = { status: 'ok' };
+  });
+
+  router.get('/readyz', async (ctx: Context) => {
+    ctx.set('Cache-Control', 'no-store');
+    const store = await deps.storeReachable();
+    const key = services.keyring.hasActiveKey();
+    ctx.status = store && key ? 200 : 503;
+    ctx.body = { status: store && key ? 'ready' : 'not ready', store: store ? 'ok' : 'unreachable', signing_key: key ? 'ok' : 'missing' };
+  });
+
+  if (deps.metrics) {
+    const metrics = deps.metrics;
+    router.get('/metrics', async (ctx) => {
+      ctx.set('Cache-Control', 'no-store');
+      ctx.type = metrics.contentType;
+      ctx.body = await metrics.render();
+    });
+  }
+
+  return router;
+}

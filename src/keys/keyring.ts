@@ -1,0 +1,292 @@
+// Signing keys: generation, states (next → active → retired → removed), rotation, and the
+// in-memory keyring a running server signs and verifies with. The keyring reloads from the store
+// when the keys change (a CLI rotation reaches a running server within a second or two).
+import crypto from 'node:crypto';
+import { type CryptoKey, type JWK, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, importPKCS8 } from 'jose';
+import type { Kysely } from 'kysely';
+import type { Clock } from '../clock.js';
+import { ALGORITHMS, type SigningAlgorithm } from '../config.js';
+import type { Database, KeyState, SigningKeyRow } from '../store/schema.js';
+import { SigningKeyRepository } from '../store/signingKeys.js';
+import { decryptPrivateKey, encryptPrivateKey } from './encryption.js';
+
+export { ALGORITHMS, type SigningAlgorithm };
+
+/** States whose public key is in the JWKS: tokens they signed still verify. */
+export const PUBLISHED_STATES: readonly KeyState[] = ['next', 'active', 'retired'];
+
+export interface PublicJwk extends JWK {
+  kid: string;
+  alg: string;
+  use: 'sig';
+}
+
+export interface ActiveKey {
+  kid: string;
+  alg: SigningAlgorithm;
+  privateKey: CryptoKey;
+}
+
+export interface KeyDeps {
+  db: Kysely<Database>;
+  kek: Buffer;
+  clock: Clock;
+}
+
+export class KeyError extends Error {
+  override name = 'KeyError';
+}
+
+export function isAlgorithm(alg: string): alg is SigningAlgorithm {
+  return (ALGORITHMS as readonly string[]).includes(alg);
+}
+
+/** A new key pair as (public JWK, private JWK), kid = RFC 7638 thumbprint. */
+export async function generateSigningKey(alg: SigningAlgorithm): Promise<{ publicJwk: PublicJwk; privateJwk: JWK }> {
+  const options = alg === 'RS256' || alg === 'PS256' ? { extractable: true, modulusLength: 2048 } : alg === 'EdDSA' ? { extractable: true, crv: 'Ed25519' } : { extractable: true };
+  const { publicKey, privateKey } = await generateKeyPair(alg, options);
+  return toJwkPair(alg, await exportJWK(publicKey), await exportJWK(privateKey));
+}
+
+async function toJwkPair(alg: SigningAlgorithm, pub: JWK, priv: JWK): Promise<{ publicJwk: PublicJwk; privateJwk: JWK }> {
+  const kid = await calculateJwkThumbprint(pub, 'sha256');
+  const publicJwk: PublicJwk = { ...publicMembers(pub), kid, alg, use: 'sig' };
+  return { publicJwk, privateJwk: { ...priv, kid, alg } };
+}
+
+const PUBLIC_MEMBERS = ['kty', 'crv', 'x', 'y', 'n', 'e'] as const;
+function publicMembers(jwk: JWK): JWK {
+  const out: JWK = {};
+  for (const m of PUBLIC_MEMBERS) if (jwk[m] !== undefined) out[m] = jwk[m];
+  return out;
+}
+
+/** An imported private key (PEM PKCS#8 or a private JWK) checked against the algorithm. */
+export async function parsePrivateKey(text: string, alg: SigningAlgorithm): Promise<{ publicJwk: PublicJwk; privateJwk: JWK }> {
+  let priv: JWK;
+  const trimmed = text.trim();
+  if (trimmed.startsWith('{')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(trimmed);
+    } catch {
+      throw new KeyError('the file is neither a PEM private key nor valid JSON');
+    }
+    if (typeof parsed !== 'object' || parsed === null || typeof (parsed as JWK).d !== 'string') throw new KeyError('the JWK has no private part ("d")');
+    priv = parsed as JWK;
+    if (priv.alg && priv.alg !== alg) throw new KeyError(`the JWK's alg ${priv.alg} is not ${alg}`);
+    await importJWK({ ...priv, alg }, alg).catch(() => {
+      throw new KeyError(`the JWK is not a valid ${alg} private key`);
+    });
+  } else if (trimmed.includes('-----BEGIN')) {
+    let key: crypto.KeyObject;
+    try {
+      key = crypto.createPrivateKey(trimmed);
+    } catch {
+      throw new KeyError('the PEM is not a readable private key');
+    }
+    const pkcs8 = key.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const imported = await importPKCS8(pkcs8, alg, { extractable: true }).catch(() => {
+      throw new KeyError(`the PEM is not a valid ${alg} private key`);
+    });
+    priv = await exportJWK(imported);
+  } else {
+    throw new KeyError('the file is neither a PEM private key nor a JWK');
+  }
+  if ((alg === 'RS256' || alg === 'PS256') && Buffer.from(priv.n ?? '', 'base64url').length * 8 < 2048) throw new KeyError('RSA keys must have at least 2048 bits');
+  const pub = crypto.createPublicKey({ key: { ...priv, alg: undefined } as crypto.JsonWebKey, format: 'jwk' }).export({ format: 'jwk' }) as JWK;
+  return toJwkPair(alg, pub, priv);
+}
+
+/** The key lifecycle in the store; used by the server (schedule), the CLI and tests. */
+export class KeyManager {
+  readonly repo: SigningKeyRepository;
+  constructor(private readonly deps: KeyDeps) {
+    this.repo = new SigningKeyRepository(deps.db);
+  }
+
+  private async insertKey(repo: SigningKeyRepository, state: 'next' | 'active', pair: { publicJwk: PublicJwk; privateJwk: JWK }): Promise<SigningKeyRow> {
+    const now = this.deps.clock.now();
+    const kid = pair.publicJwk.kid;
+    if (await repo.find(kid)) throw new KeyError(`key ${kid} is already in the store`);
+    const row = {
+      kid,
+      alg: pair.publicJwk.alg,
+      state,
+      public_jwk: JSON.stringify(pair.publicJwk),
+      private_jwk_enc: encryptPrivateKey(this.deps.kek, kid, JSON.stringify(pair.privateJwk)),
+      created_at: now,
+      activated_at: state === 'active' ? now : null,
+    };
+    await repo.insert(row);
+    return { ...row, retired_at: null, removed_at: null };
+  }
+
+  /** A fresh install: one active key and one pre-published next key. Safe when processes race. */
+  async ensureInitialKeys(alg: SigningAlgorithm): Promise<boolean> {
+    if ((await this.repo.byState('active')).length > 0) return false;
+    const active = await generateSigningKey(alg);
+    const next = await generateSigningKey(alg);
+    try {
+      await this.deps.db.transaction().execute(async (trx) => {
+        const repo = new SigningKeyRepository(trx);
+        if ((await repo.byState('active')).length > 0) return;
+        await this.insertKey(repo, 'active', active);
+        if ((await repo.byState('next')).length === 0) await this.insertKey(repo, 'next', next);
+      });
+    } catch (e) {
+      // another process created the active key first (the unique index on the active state)
+      if ((await this.repo.byState('active')).length > 0) return false;
+      throw e;
+    }
+    return true;
+  }
+
+  /** Adds a `next` key: published now, signing after the next rotation. */
+  async generate(alg: SigningAlgorithm): Promise<SigningKeyRow> {
+    return this.insertKey(this.repo, 'next', await generateSigningKey(alg));
+  }
+
+  async import(text: string, alg: SigningAlgorithm): Promise<SigningKeyRow> {
+    return this.insertKey(this.repo, 'next', await parsePrivateKey(text, alg));
+  }
+
+  /**
+   * next → active, active → retired, and a new next, in one transaction. With `ifActive`, rotates
+   * only if that key is still the active one (the schedule: several processes, one rotation).
+   */
+  async rotate(alg: SigningAlgorithm, options: { ifActive?: string } = {}): Promise<{ retired: string; activated: string; next: string } | undefined> {
+    const fresh = await generateSigningKey(alg);
+    return this.deps.db.transaction().execute(async (trx) => {
+      const repo = new SigningKeyRepository(trx);
+      const now = this.deps.clock.now();
+      const [active] = await repo.byState('active');
+      if (!active) throw new KeyError('there is no active key to rotate (run `tollgate migrate` or start the server once)');
+      if (options.ifActive && active.kid !== options.ifActive) return undefined;
+      let [next] = await repo.byState('next');
+      if (!next) next = await this.insertKey(repo, 'next', await generateSigningKey(alg));
+      if (!(await repo.transition(active.kid, 'active', 'retired', now))) return undefined;
+      if (!(await repo.transition(next.kid, 'next', 'active', now))) throw new KeyError(`key ${next.kid} changed during rotation`);
+      const remaining = await repo.byState('next');
+      const newNext = remaining[0] ?? (await this.insertKey(repo, 'next', fresh));
+      return { retired: active.kid, activated: next.kid, next: newNext.kid };
+    });
+  }
+
+  /** active keys can't be retired directly: rotate. */
+  async retire(kid: string): Promise<void> {
+    const key = await this.repo.find(kid);
+    if (!key) throw new KeyError(`no key ${kid}`);
+    if (key.state === 'active') throw new KeyError(`key ${kid} is the active key: run \`tollgate keys rotate\` instead`);
+    if (key.state !== 'next') throw new KeyError(`key ${kid} is ${key.state}, not next`);
+    if (!(await this.repo.transition(kid, 'next', 'retired', this.deps.clock.now()))) throw new KeyError(`key ${kid} changed meanwhile`);
+  }
+
+  /**
+   * Unpublishes a key: every token it signed stops verifying (the talk's "remove the public key to
+   * revoke"). Refuses the active key; `mayHaveLiveTokens` tells the caller to ask for --force.
+   */
+  async remove(kid: string, options: { force?: boolean; maxTokenLifetimeMs: number }): Promise<void> {
+    const key = await this.repo.find(kid);
+    if (!key) throw new KeyError(`no key ${kid}`);
+    if (key.state === 'active') throw new KeyError(`key ${kid} is the active key: rotate first, then remove it`);
+    if (key.state === 'removed') throw new KeyError(`key ${kid} is already removed`);
+    if (key.state === 'retired' && !options.force && key.retired_at !== null && key.retired_at + options.maxTokenLifetimeMs > this.deps.clock.now()) {
+      throw new KeyError(`key ${kid} may still have live tokens; pass --force to remove it and revoke them`);
+    }
+    if (!(await this.repo.transition(kid, key.state, 'removed', this.deps.clock.now()))) throw new KeyError(`key ${kid} changed meanwhile`);
+  }
+
+  async jwks(): Promise<{ keys: PublicJwk[] }> {
+    const rows = await this.repo.all();
+    return { keys: rows.filter((r) => PUBLISHED_STATES.includes(r.state)).map((r) => JSON.parse(r.public_jwk) as PublicJwk) };
+  }
+
+  async decryptActive(): Promise<ActiveKey> {
+    const [row] = await this.repo.byState('active');
+    if (!row) throw new KeyError('there is no active signing key');
+    return importActive(this.deps.kek, row);
+  }
+}
+
+export async function importActive(kek: Buffer, row: SigningKeyRow): Promise<ActiveKey> {
+  if (!isAlgorithm(row.alg)) throw new KeyError(`key ${row.kid} has an unsupported alg ${row.alg}`);
+  const jwk = JSON.parse(decryptPrivateKey(kek, row.kid, row.private_jwk_enc)) as JWK;
+  const privateKey = (await importJWK(jwk, row.alg)) as CryptoKey;
+  return { kid: row.kid, alg: row.alg, privateKey };
+}
+
+export interface VerificationKey {
+  kid: string;
+  alg: SigningAlgorithm;
+  key: CryptoKey;
+}
+
+/**
+ * What a running server holds in memory: the active signing key, the published verification keys
+ * and the precomputed JWKS body. `refresh()` reloads only when the store's keys changed.
+ */
+export class Keyring {
+  private fingerprint = '';
+  private active: ActiveKey | undefined;
+  private verification = new Map<string, VerificationKey>();
+  private body = '{"keys":[]}';
+  private tag = '""';
+  private listeners = new Set<() => void>();
+
+  constructor(private readonly deps: KeyDeps) {}
+
+  /** Reloads if the store's keys changed; throws KeyEncryptionError on a wrong KEK. */
+  async refresh(): Promise<boolean> {
+    const repo = new SigningKeyRepository(this.deps.db);
+    const fingerprint = await repo.fingerprint();
+    if (fingerprint === this.fingerprint && this.active) return false;
+    const rows = await repo.all();
+    const published = rows.filter((r) => PUBLISHED_STATES.includes(r.state));
+    const activeRow = published.find((r) => r.state === 'active');
+    const active = activeRow ? (this.active?.kid === activeRow.kid ? this.active : await importActive(this.deps.kek, activeRow)) : undefined;
+    const verification = new Map<string, VerificationKey>();
+    const jwks: PublicJwk[] = [];
+    for (const row of published) {
+      if (!isAlgorithm(row.alg)) continue;
+      const jwk = JSON.parse(row.public_jwk) as PublicJwk;
+      const known = this.verification.get(row.kid);
+      verification.set(row.kid, known ?? { kid: row.kid, alg: row.alg, key: (await importJWK(jwk, row.alg)) as CryptoKey });
+      jwks.push(jwk);
+    }
+    this.active = active;
+    this.verification = verification;
+    this.body = JSON.stringify({ keys: jwks });
+    this.tag = `"${crypto.createHash('sha256').update(this.body).digest('base64url').slice(0, 27)}"`;
+    this.fingerprint = fingerprint;
+    for (const l of this.listeners) l();
+    return true;
+  }
+
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  signingKey(): ActiveKey {
+    if (!this.active) throw new KeyError('no active signing key is loaded');
+    return this.active;
+  }
+
+  hasActiveKey(): boolean {
+    return this.active !== undefined;
+  }
+
+  /** A published key by kid, or undefined (removed, unknown). */
+  verificationKey(kid: string): VerificationKey | undefined {
+    return this.verification.get(kid);
+  }
+
+  algorithms(): SigningAlgorithm[] {
+    return [...new Set([...this.verification.values()].map((k) => k.alg))];
+  }
+
+  jwks(): { body: string; etag: string } {
+    return { body: this.body, etag: this.tag };
+  }
+}

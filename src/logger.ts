@@ -1,0 +1,12 @@
+// Structured JSON logs (pino). Never a token, secret or password: the paths below are redacted
+// wherever they appear, and request logs only carry method, path, status, duration and client_id.
+import { pino, type DestinationStream, type Logger } from 'pino';
+
+export type { Logger };
+
+export const REDACTED_KEYS = ['password', 'client_secret', 'refresh_token', 'access_token', 'token', 'authorization', 'Authorization', 'secret'];
+
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  const paths = REDACTED_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`, `req.headers.${k}`]);
+  return pino({ level, base: undefined, redact: { paths, censor: '[redacted]' } }, destination);
+}

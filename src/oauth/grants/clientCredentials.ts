@@ -1,0 +1,18 @@
+// RFC 6749 §4.4: a confidential client gets an access token for itself (sub = client_id), no
+// refresh token.
+import { UnauthorizedClient } from '../errors.js';
+import { grantScope } from '../scope.js';
+import { accessTokenTtl } from '../services.js';
+import type { GrantHandler } from './grant.js';
+
+export const clientCredentialsGrant: GrantHandler = {
+  grantType: 'client_credentials',
+  async handle({ params, client }, services) {
+    if (client.public === 1) throw new UnauthorizedClient('a public client cannot use the client_credentials grant');
+    const scope = grantScope(params.get('scope'), client.scope);
+    const ttl = accessTokenTtl(services, client);
+    const { token } = await services.accessTokens.issue({ sub: client.client_id, audience: client.audience, clientId: client.client_id, scope, ttlSeconds: ttl });
+    services.events.tokenIssued('client_credentials');
+    return { access_token: token, token_type: 'Bearer', expires_in: ttl, scope };
+  },
+};

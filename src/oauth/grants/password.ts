@@ -1,0 +1,62 @@
+// RFC 6749 §4.3, the resource owner password credentials grant. Throttled per username and IP
+// before argon2 runs; an unknown user and a wrong password get the same answer after the same work.
+import crypto from 'node:crypto';
+import { RefreshTokenRepository } from '../../store/refreshTokens.js';
+import { UserRepository } from '../../store/users.js';
+import { RefreshTokenMinter } from '../../tokens/refreshTokens.js';
+import { HasherOverloaded } from '../../users/passwords.js';
+import { InvalidGrant, TemporarilyUnavailable, TooManyAttempts } from '../errors.js';
+import { grantScope } from '../scope.js';
+import { accessTokenTtl } from '../services.js';
+import { type GrantHandler, required } from './grant.js';
+
+const WRONG = 'the username or password is wrong';
+
+export const passwordGrant: GrantHandler = {
+  grantType: 'password',
+  async handle({ params, client, ip }, services) {
+    const username = required(params, 'username');
+    const password = required(params, 'password');
+    const scope = grantScope(params.get('scope'), client.scope);
+    const { throttle, hasher, audit, clock, config } = services;
+
+    const wait = await throttle.retryAfter(username, ip);
+    if (wait > 0) {
+      await audit.record({ type: 'sign_in.throttled', username, client_id: client.client_id, ip });
+      throw new TooManyAttempts('too many failed sign-in attempts; try again later', wait);
+    }
+
+    const users = new UserRepository(services.db);
+    const user = await users.byUsername(username);
+    let ok: boolean;
+    try {
+      ok = user ? await hasher.verify(user.password_hash, password) : await hasher.verifyDummy(password);
+    } catch (e) {
+      if (e instanceof HasherOverloaded) throw new TemporarilyUnavailable('the server is busy; try again shortly', 1);
+      throw e;
+    }
+    if (!user || !ok || user.enabled !== 1) {
+      await throttle.recordFailure(username, ip);
+      await audit.record({ type: 'sign_in.failure', username, user_id: user?.id, client_id: client.client_id, ip, detail: { reason: !user ? 'unknown user' : !ok ? 'wrong password' : 'disabled' } });
+      throw new InvalidGrant(WRONG);
+    }
+    await throttle.clear(username);
+
+    const roles = await users.roles(user.id);
+    const now = clock.now();
+    const ttl = accessTokenTtl(services, client);
+    const idle = (client.refresh_idle_ttl ?? config.refreshTokens.idleTtlSeconds) * 1000;
+    const absolute = (client.refresh_absolute_ttl ?? config.refreshTokens.absoluteTtlSeconds) * 1000;
+    const refreshToken = services.refreshTokens.mint();
+    const sid = crypto.randomUUID();
+    await services.db.transaction().execute(async (trx) => {
+      const repo = new RefreshTokenRepository(trx);
+      await repo.insertFamily({ id: sid, user_id: user.id, client_id: client.client_id, scope, created_at: now, expires_at: now + absolute, access_expires_at: now + ttl * 1000, revoked_at: null, revoked_reason: null });
+      await repo.insertToken({ token_hash: RefreshTokenMinter.hash(refreshToken), family_id: sid, parent_hash: null, created_at: now, expires_at: now + Math.min(idle, absolute), spent_at: null });
+    });
+    const { token } = await services.accessTokens.issue({ sub: user.id, audience: client.audience, clientId: client.client_id, scope, roles, sid, ttlSeconds: ttl });
+    await audit.record({ type: 'sign_in.success', username, user_id: user.id, client_id: client.client_id, ip, detail: { sid } });
+    services.events.tokenIssued('password');
+    return { access_token: token, token_type: 'Bearer', expires_in: ttl, refresh_token: refreshToken, scope };
+  },
+};

@@ -1,0 +1,102 @@
+// RFC 6749 §6 with rotation and reuse detection (RFC 9700 §4.14.2), in one transaction, top to
+// bottom. Every use spends the token and mints its successor; a spent token presented again is a
+// replay and revokes the whole family, except:
+// - a request that was already in flight when the token was spent lost a race: invalid_grant,
+//   the family stays (exactly one winner per token);
+// - within the client's retry grace window, the same client presenting it again (its successor
+//   still unused) gets the same successor back: a lost response is retried, not punished.
+import type { Kysely } from 'kysely';
+import { seconds } from '../../clock.js';
+import { RefreshTokenRepository } from '../../store/refreshTokens.js';
+import type { Client, Database, RefreshTokenFamily } from '../../store/schema.js';
+import { UserRepository } from '../../store/users.js';
+import { RefreshTokenMinter } from '../../tokens/refreshTokens.js';
+import { InvalidGrant } from '../errors.js';
+import { grantScope } from '../scope.js';
+import { type Services, accessTokenTtl } from '../services.js';
+import { type GrantHandler, type TokenRequest, required } from './grant.js';
+
+type Outcome =
+  | { kind: 'rotated' | 'retry'; family: RefreshTokenFamily; successor: string; scope: string; roles: string[]; ttl: number }
+  | { kind: 'refused'; why: string }
+  | { kind: 'replay'; family: RefreshTokenFamily };
+
+export function retryGraceSeconds(services: Services, client: Client): number {
+  return client.refresh_grace_seconds ?? services.config.refreshTokens.retryGraceSeconds;
+}
+
+export const refreshTokenGrant: GrantHandler = {
+  grantType: 'refresh_token',
+  async handle(request, services) {
+    const presented = required(request.params, 'refresh_token');
+    // malformed (no prefix, bad checksum): refused before any lookup
+    if (!RefreshTokenMinter.isWellFormed(presented)) throw new InvalidGrant('the refresh token is invalid');
+    const outcome = await services.db.transaction().execute((trx) => rotate(trx, presented, request, services));
+    const { client, ip } = request;
+    if (outcome.kind === 'refused') throw new InvalidGrant(outcome.why);
+    if (outcome.kind === 'replay') {
+      await services.denyList.sync();
+      services.events.refreshReuse();
+      await services.audit.record({ type: 'refresh.reuse_detected', user_id: outcome.family.user_id, client_id: client.client_id, ip, detail: { sid: outcome.family.id } });
+      throw new InvalidGrant('the refresh token was already used; its session has been revoked');
+    }
+    const { family, scope, roles, ttl, successor } = outcome;
+    const { token } = await services.accessTokens.issue({ sub: family.user_id, audience: client.audience, clientId: client.client_id, scope, roles, sid: family.id, ttlSeconds: ttl });
+    if (outcome.kind === 'retry') {
+      services.events.refreshRetry();
+      await services.audit.record({ type: 'refresh.retry', user_id: family.user_id, client_id: client.client_id, ip, detail: { sid: family.id } });
+    }
+    services.events.tokenIssued('refresh_token');
+    return { access_token: token, token_type: 'Bearer', expires_in: ttl, refresh_token: successor, scope };
+  },
+};
+
+async function rotate(trx: Kysely<Database>, presented: string, { params, client, receivedAt }: TokenRequest, services: Services): Promise<Outcome> {
+  const { clock, config } = services;
+  const now = clock.now();
+  const repo = new RefreshTokenRepository(trx);
+  const hash = RefreshTokenMinter.hash(presented);
+  const row = await repo.findWithFamily(hash);
+  if (!row) return { kind: 'refused', why: 'the refresh token is invalid' };
+  const family = row.family;
+  // another client's token is never a retry, nor evidence of theft by this client
+  if (family.client_id !== client.client_id) return { kind: 'refused', why: 'the refresh token was not issued to this client' };
+  if (family.revoked_at !== null) return { kind: 'refused', why: 'the refresh token has been revoked' };
+
+  const ttl = accessTokenTtl(services, client);
+  const successor = services.refreshTokens.successorOf(presented);
+  const issue = async (kind: 'rotated' | 'retry'): Promise<Outcome> => {
+    const scope = grantScope(params.get('scope'), family.scope, 'the scope originally granted');
+    const users = new UserRepository(trx);
+    const user = await users.byId(family.user_id);
+    if (!user || user.enabled !== 1) return { kind: 'refused', why: 'the user is disabled' };
+    await repo.extendAccessExpiry(family.id, now + ttl * 1000);
+    return { kind, family, successor, scope, roles: await users.roles(user.id), ttl };
+  };
+
+  // raced: this transaction saw the token unspent and lost the compare-and-set to a concurrent one
+  const spent = async (spentAt: number, raced = false): Promise<Outcome> => {
+    const grace = retryGraceSeconds(services, client);
+    if (grace > 0 && now - spentAt <= grace * 1000) {
+      const child = await repo.findToken(RefreshTokenMinter.hash(successor));
+      if (child && child.spent_at === null) return issue('retry');
+    }
+    // spent while this request was in flight: a lost race, not a replay
+    if (raced || spentAt >= receivedAt) return { kind: 'refused', why: 'the refresh token was already used' };
+    await repo.revokeFamily(family.id, now, 'refresh token reuse');
+    const expiresAt = Math.ceil(family.access_expires_at / 1000) + config.accessTokens.clockToleranceSeconds;
+    if (expiresAt > seconds(now)) await services.denyList.add([{ type: 'sid', value: family.id, expires_at: expiresAt }], trx);
+    return { kind: 'replay', family };
+  };
+
+  if (row.spent_at !== null) return spent(row.spent_at);
+  if (row.expires_at <= now || family.expires_at <= now) return { kind: 'refused', why: 'the refresh token has expired' };
+  const outcome = await issue('rotated');
+  if (outcome.kind !== 'rotated') return outcome;
+  // the spend is stamped last, as close to commit as it can be: requests that arrived before it
+  // are concurrent, not replays
+  if (!(await repo.markSpent(hash, clock.now()))) return spent(now, true);
+  const idle = (client.refresh_idle_ttl ?? config.refreshTokens.idleTtlSeconds) * 1000;
+  await repo.insertToken({ token_hash: RefreshTokenMinter.hash(successor), family_id: family.id, parent_hash: hash, created_at: now, expires_at: Math.min(now + idle, family.expires_at), spent_at: null });
+  return outcome;
+}

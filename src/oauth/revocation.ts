@@ -1,0 +1,67 @@
+// RFC 7009. A refresh token revokes its whole family (and denies the family's `sid`, so its access
+// tokens stop working everywhere); an access token is denied by `jti` until it expires. Unknown,
+// expired, malformed or another client's tokens: 200 and nothing happens (§2.2).
+import { seconds } from '../clock.js';
+import { RefreshTokenRepository } from '../store/refreshTokens.js';
+import type { Client } from '../store/schema.js';
+import { RefreshTokenMinter } from '../tokens/refreshTokens.js';
+import { UnsupportedTokenType } from './errors.js';
+import type { Services } from './services.js';
+
+export const TOKEN_TYPE_HINTS = ['access_token', 'refresh_token'] as const;
+export type TokenTypeHint = (typeof TOKEN_TYPE_HINTS)[number];
+
+export function parseHint(hint: string | undefined): TokenTypeHint | undefined {
+  if (hint === undefined || hint === '') return undefined;
+  if (!(TOKEN_TYPE_HINTS as readonly string[]).includes(hint)) throw new UnsupportedTokenType(`token_type_hint ${hint} is not supported (access_token or refresh_token)`);
+  return hint as TokenTypeHint;
+}
+
+/** What was revoked, for tests and logs; the HTTP answer is 200 either way. */
+export type RevocationResult = 'refresh_token' | 'access_token' | 'none';
+
+export async function revoke(services: Services, client: Client, token: string, hint: TokenTypeHint | undefined, ip?: string): Promise<RevocationResult> {
+  // a wrong hint must still find the token (§2.1): try the hinted type first, then the other
+  const order: TokenTypeHint[] = hint === 'access_token' ? ['access_token', 'refresh_token'] : ['refresh_token', 'access_token'];
+  for (const type of order) {
+    const result = type === 'refresh_token' ? await revokeRefreshToken(services, client, token, ip) : await revokeAccessToken(services, client, token, ip);
+    if (result !== 'none') return result;
+  }
+  return 'none';
+}
+
+async function revokeRefreshToken(services: Services, client: Client, token: string, ip?: string): Promise<RevocationResult> {
+  if (!RefreshTokenMinter.isWellFormed(token)) return 'none';
+  const { clock, config } = services;
+  const found = await services.db.transaction().execute(async (trx) => {
+    const repo = new RefreshTokenRepository(trx);
+    const row = await repo.findWithFamily(RefreshTokenMinter.hash(token));
+    if (!row) return undefined;
+    // another client's token: ignored, and the answer does not say so
+    if (row.family.client_id !== client.client_id) return 'foreign' as const;
+    const now = clock.now();
+    if (await repo.revokeFamily(row.family.id, now, 'revoked by client')) {
+      const expiresAt = Math.ceil(row.family.access_expires_at / 1000) + config.accessTokens.clockToleranceSeconds;
+      if (expiresAt > seconds(now)) await services.denyList.add([{ type: 'sid', value: row.family.id, expires_at: expiresAt }], trx);
+    }
+    return row.family;
+  });
+  if (found === undefined) return 'none';
+  if (found === 'foreign') return 'refresh_token';
+  await services.denyList.sync();
+  services.events.revoked('refresh_token');
+  await services.audit.record({ type: 'token.revoked', user_id: found.user_id, client_id: client.client_id, ip, detail: { token_type: 'refresh_token', sid: found.id } });
+  return 'refresh_token';
+}
+
+async function revokeAccessToken(services: Services, client: Client, token: string, ip?: string): Promise<RevocationResult> {
+  const claims = await services.accessTokens.verify(token);
+  if (!claims) return 'none';
+  if (claims.client_id !== client.client_id) return 'access_token';
+  const expiresAt = claims.exp + services.config.accessTokens.clockToleranceSeconds;
+  await services.denyList.add([{ type: 'jti', value: claims.jti, expires_at: expiresAt }]);
+  await services.denyList.sync();
+  services.events.revoked('access_token');
+  await services.audit.record({ type: 'token.revoked', user_id: claims.sub, client_id: client.client_id, ip, detail: { token_type: 'access_token', jti: claims.jti } });
+  return 'access_token';
+}

@@ -1,0 +1,49 @@
+// What the protocol layer needs, passed in (no globals): built once by createServices().
+import type { Kysely } from 'kysely';
+import type { Audit } from '../audit/audit.js';
+import type { ClientService } from '../clients/clients.js';
+import type { Clock } from '../clock.js';
+import type { Config } from '../config.js';
+import type { DenyList } from '../denylist/denyList.js';
+import type { Keyring, KeyManager } from '../keys/keyring.js';
+import type { Logger } from '../logger.js';
+import type { Database, Client } from '../store/schema.js';
+import type { AccessTokens } from '../tokens/accessTokens.js';
+import type { RefreshTokenMinter } from '../tokens/refreshTokens.js';
+import type { PasswordHasher } from '../users/passwords.js';
+import type { LoginThrottle } from '../users/throttle.js';
+import type { UserService } from '../users/users.js';
+
+/** Counters the protocol layer reports; the metrics module implements them (no-ops by default). */
+export interface ProtocolEvents {
+  tokenIssued(grant: string): void;
+  refreshReuse(): void;
+  refreshRetry(): void;
+  revoked(kind: 'access_token' | 'refresh_token'): void;
+}
+
+export const noEvents: ProtocolEvents = { tokenIssued() {}, refreshReuse() {}, refreshRetry() {}, revoked() {} };
+
+export interface Services {
+  config: Config;
+  db: Kysely<Database>;
+  clock: Clock;
+  logger: Logger;
+  audit: Audit;
+  keys: KeyManager;
+  keyring: Keyring;
+  accessTokens: AccessTokens;
+  refreshTokens: RefreshTokenMinter;
+  denyList: DenyList;
+  hasher: PasswordHasher;
+  throttle: LoginThrottle;
+  users: UserService;
+  clients: ClientService;
+  events: ProtocolEvents;
+  /** The longest access-token lifetime of any client, plus clock tolerance, seconds. */
+  denyWindowSeconds(): Promise<number>;
+}
+
+export function accessTokenTtl(services: Services, client: Client): number {
+  return client.access_token_ttl ?? services.config.accessTokens.ttlSeconds;
+}

@@ -1,0 +1,57 @@
+// Builds the domain services over one store: used by the HTTP app, the CLI and tests alike.
+import { Audit } from './audit/audit.js';
+import { ClientService } from './clients/clients.js';
+import type { Clock } from './clock.js';
+import type { Config } from './config.js';
+import { DenyList } from './denylist/denyList.js';
+import { deriveKey, loadKeyEncryptionKey } from './keys/encryption.js';
+import { KeyManager, Keyring } from './keys/keyring.js';
+import type { Logger } from './logger.js';
+import { type ProtocolEvents, type Services, noEvents } from './oauth/services.js';
+import { ClientRepository } from './store/clients.js';
+import type { Store } from './store/database.js';
+import { AccessTokens } from './tokens/accessTokens.js';
+import { RefreshTokenMinter } from './tokens/refreshTokens.js';
+import { PasswordHasher } from './users/passwords.js';
+import { LoginThrottle } from './users/throttle.js';
+import { UserService } from './users/users.js';
+
+export interface ServiceOptions {
+  config: Config;
+  store: Store;
+  clock: Clock;
+  logger: Logger;
+  events?: ProtocolEvents;
+  /** The key-encryption key; default: from config (TOLLGATE_KEY_ENCRYPTION_KEY or the key file). */
+  kek?: Buffer;
+}
+
+export function createServices(options: ServiceOptions): Services {
+  const { config, store, clock, logger } = options;
+  const db = store.db;
+  const kek = options.kek ?? loadKeyEncryptionKey(config.keys.encryptionKey, config.keys.encryptionKeyFile);
+  const audit = new Audit({ db, clock, logger });
+  const keyring = new Keyring({ db, kek, clock });
+  const denyList = new DenyList({ db, clock, logger });
+  const hasher = new PasswordHasher(config.passwords);
+  const clientRepo = new ClientRepository(db);
+  const denyWindowSeconds = async () => Math.max(config.accessTokens.ttlSeconds, await clientRepo.maxAccessTokenTtl()) + config.accessTokens.clockToleranceSeconds;
+  return {
+    config,
+    db,
+    clock,
+    logger,
+    audit,
+    keys: new KeyManager({ db, kek, clock }),
+    keyring,
+    accessTokens: new AccessTokens({ keyring, clock, issuer: config.issuer, clockToleranceSeconds: config.accessTokens.clockToleranceSeconds }),
+    refreshTokens: new RefreshTokenMinter(deriveKey(kek, 'refresh-token successor')),
+    denyList,
+    hasher,
+    throttle: new LoginThrottle({ db, clock, policy: config.throttle }),
+    users: new UserService({ db, clock, hasher, denyList, audit, denyWindowSeconds }),
+    clients: new ClientService({ db, clock, audit }),
+    events: options.events ?? noEvents,
+    denyWindowSeconds,
+  };
+}

@@ -1,0 +1,45 @@
+import type { Kysely } from 'kysely';
+import type { AuditEventRow, Database } from './schema.js';
+
+export interface NewAuditEvent {
+  type: string;
+  username?: string | null | undefined;
+  user_id?: string | null | undefined;
+  client_id?: string | null | undefined;
+  ip?: string | null | undefined;
+  detail?: Record<string, unknown> | undefined;
+}
+
+export interface AuditQuery {
+  user?: string | undefined;
+  type?: string | undefined;
+  since?: number | undefined;
+  limit?: number | undefined;
+}
+
+export class AuditRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async insert(event: NewAuditEvent, at: number): Promise<void> {
+    await this.db
+      .insertInto('audit_events')
+      .values({
+        at,
+        type: event.type,
+        username: event.username ?? null,
+        user_id: event.user_id ?? null,
+        client_id: event.client_id ?? null,
+        ip: event.ip ?? null,
+        detail: event.detail ? JSON.stringify(event.detail) : null,
+      })
+      .execute();
+  }
+
+  query(q: AuditQuery): Promise<AuditEventRow[]> {
+    let query = this.db.selectFrom('audit_events').selectAll();
+    if (q.user) query = query.where((eb) => eb.or([eb('username', '=', q.user as string), eb('user_id', '=', q.user as string)]));
+    if (q.type) query = q.type.endsWith('.*') ? query.where('type', 'like', `${q.type.slice(0, -1)}%`) : query.where('type', '=', q.type);
+    if (q.since !== undefined) query = query.where('at', '>=', q.since);
+    return query.orderBy('id').limit(q.limit ?? 10000).execute();
+  }
+}

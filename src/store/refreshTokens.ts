@@ -1,0 +1,78 @@
+import type { Kysely } from 'kysely';
+import type { Database, RefreshTokenFamily, RefreshTokenRow } from './schema.js';
+
+export class RefreshTokenRepository {
+  constructor(private readonly db: Kysely<Database>) {}
+
+  async insertFamily(family: RefreshTokenFamily): Promise<void> {
+    await this.db.insertInto('refresh_token_families').values(family).execute();
+  }
+
+  async insertToken(token: RefreshTokenRow): Promise<void> {
+    await this.db.insertInto('refresh_tokens').values(token).execute();
+  }
+
+  findToken(hash: string): Promise<RefreshTokenRow | undefined> {
+    return this.db.selectFrom('refresh_tokens').selectAll().where('token_hash', '=', hash).executeTakeFirst();
+  }
+
+  /** The token with its family, in one round trip. */
+  findWithFamily(hash: string): Promise<(RefreshTokenRow & { family: RefreshTokenFamily }) | undefined> {
+    return this.db
+      .selectFrom('refresh_tokens as t')
+      .innerJoin('refresh_token_families as f', 'f.id', 't.family_id')
+      .select([
+        't.token_hash', 't.family_id', 't.parent_hash', 't.created_at', 't.expires_at', 't.spent_at',
+        'f.id as f_id', 'f.user_id as f_user_id', 'f.client_id as f_client_id', 'f.scope as f_scope',
+        'f.created_at as f_created_at', 'f.expires_at as f_expires_at', 'f.access_expires_at as f_access_expires_at',
+        'f.revoked_at as f_revoked_at', 'f.revoked_reason as f_revoked_reason',
+      ])
+      .where('t.token_hash', '=', hash)
+      .executeTakeFirst()
+      .then((r) =>
+        r && {
+          token_hash: r.token_hash, family_id: r.family_id, parent_hash: r.parent_hash, created_at: r.created_at,
+          expires_at: r.expires_at, spent_at: r.spent_at,
+          family: {
+            id: r.f_id, user_id: r.f_user_id, client_id: r.f_client_id, scope: r.f_scope, created_at: r.f_created_at,
+            expires_at: r.f_expires_at, access_expires_at: r.f_access_expires_at, revoked_at: r.f_revoked_at, revoked_reason: r.f_revoked_reason,
+          },
+        },
+      );
+  }
+
+  findFamily(id: string): Promise<RefreshTokenFamily | undefined> {
+    return this.db.selectFrom('refresh_token_families').selectAll().where('id', '=', id).executeTakeFirst();
+  }
+
+  /** Compare-and-set: marks the token spent unless someone else did first (one winner per token). */
+  async markSpent(hash: string, at: number): Promise<boolean> {
+    const r = await this.db.updateTable('refresh_tokens').set({ spent_at: at }).where('token_hash', '=', hash).where('spent_at', 'is', null).executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  /** The successor minted when this token was spent, if any. */
+  childOf(hash: string): Promise<RefreshTokenRow | undefined> {
+    return this.db.selectFrom('refresh_tokens').selectAll().where('parent_hash', '=', hash).executeTakeFirst();
+  }
+
+  async extendAccessExpiry(familyId: string, exp: number): Promise<void> {
+    await this.db.updateTable('refresh_token_families').set({ access_expires_at: exp }).where('id', '=', familyId).where('access_expires_at', '<', exp).execute();
+  }
+
+  /** Revokes a family unless already revoked; true when this call revoked it. */
+  async revokeFamily(id: string, at: number, reason: string): Promise<boolean> {
+    const r = await this.db.updateTable('refresh_token_families').set({ revoked_at: at, revoked_reason: reason }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
+    return Number(r.numUpdatedRows) === 1;
+  }
+
+  liveFamiliesOfUser(userId: string, now: number): Promise<RefreshTokenFamily[]> {
+    return this.db.selectFrom('refresh_token_families').selectAll().where('user_id', '=', userId).where('revoked_at', 'is', null).where('expires_at', '>', now).execute();
+  }
+
+  /** Families whose refresh tokens can no longer be used and whose access tokens have all expired. */
+  async pruneExpired(now: number): Promise<number> {
+    const r = await this.db.deleteFrom('refresh_token_families').where('expires_at', '<', now).where('access_expires_at', '<', now).executeTakeFirst();
+    return Number(r.numDeletedRows);
+  }
+}

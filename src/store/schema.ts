@@ -1,0 +1,122 @@
+// Table types for Kysely. Times are epoch milliseconds (bigint), booleans are 0/1 integers, so
+// the same queries run on SQLite and PostgreSQL.
+import type { Generated, Insertable, Selectable } from 'kysely';
+
+export interface UsersTable {
+  id: string; // UUID: the `sub` of the user's tokens
+  username: string;
+  password_hash: string;
+  enabled: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface RolesTable {
+  name: string;
+  created_at: number;
+}
+
+export interface UserRolesTable {
+  user_id: string;
+  role_name: string;
+}
+
+export interface ClientsTable {
+  client_id: string;
+  secret_hash: string | null; // SHA-256 (hex) of the secret; null for public clients
+  public: number;
+  grants: string; // space-separated grant types
+  scope: string; // space-separated allowed scopes
+  audience: string;
+  access_token_ttl: number | null; // seconds; null: the configured default
+  refresh_idle_ttl: number | null;
+  refresh_absolute_ttl: number | null;
+  refresh_grace_seconds: number | null;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface RefreshTokenFamiliesTable {
+  id: string; // UUID: the `sid` of the family's access tokens
+  user_id: string;
+  client_id: string;
+  scope: string;
+  created_at: number;
+  expires_at: number; // absolute lifetime
+  access_expires_at: number; // the latest `exp` of an access token issued in this family
+  revoked_at: number | null;
+  revoked_reason: string | null;
+}
+
+export interface RefreshTokensTable {
+  token_hash: string; // SHA-256 (hex); the token itself is never stored
+  family_id: string;
+  parent_hash: string | null;
+  created_at: number;
+  expires_at: number; // idle lifetime
+  spent_at: number | null;
+}
+
+export type KeyState = 'next' | 'active' | 'retired' | 'removed';
+
+export interface SigningKeysTable {
+  kid: string;
+  alg: string;
+  state: KeyState;
+  public_jwk: string; // JSON
+  private_jwk_enc: string; // AES-256-GCM under the key-encryption key
+  created_at: number;
+  activated_at: number | null;
+  retired_at: number | null;
+  removed_at: number | null;
+}
+
+export type DenyType = 'jti' | 'sid' | 'sub';
+
+export interface DenyListTable {
+  id: Generated<number>; // the feed's cursor
+  type: DenyType;
+  value: string;
+  issued_before: number | null; // epoch seconds, `sub` entries only
+  expires_at: number; // epoch seconds
+  created_at: number;
+}
+
+export interface AuditEventsTable {
+  id: Generated<number>;
+  at: number;
+  type: string;
+  username: string | null;
+  user_id: string | null;
+  client_id: string | null;
+  ip: string | null;
+  detail: string | null; // JSON, never a secret
+}
+
+export interface LoginFailuresTable {
+  id: Generated<number>;
+  key: string; // "user:<username>" or "ip:<address>"
+  at: number;
+}
+
+export interface Database {
+  users: UsersTable;
+  roles: RolesTable;
+  user_roles: UserRolesTable;
+  clients: ClientsTable;
+  refresh_token_families: RefreshTokenFamiliesTable;
+  refresh_tokens: RefreshTokensTable;
+  signing_keys: SigningKeysTable;
+  deny_list: DenyListTable;
+  audit_events: AuditEventsTable;
+  login_failures: LoginFailuresTable;
+}
+
+export type User = Selectable<UsersTable>;
+export type Client = Selectable<ClientsTable>;
+export type NewClient = Insertable<ClientsTable>;
+export type RefreshTokenFamily = Selectable<RefreshTokenFamiliesTable>;
+export type RefreshTokenRow = Selectable<RefreshTokensTable>;
+export type SigningKeyRow = Selectable<SigningKeysTable>;
+export type DenyListRow = Selectable<DenyListTable>;
+export type AuditEventRow = Selectable<AuditEventsTable>;

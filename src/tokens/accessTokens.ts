@@ -1,0 +1,108 @@
+// Access tokens: RFC 9068 JWTs signed with the active key. Verification (for introspection)
+// accepts only Tollgate's own published keys, their algorithms, `typ: at+jwt` and our `iss`.
+import crypto from 'node:crypto';
+import { type JWTPayload, SignJWT, decodeProtectedHeader, jwtVerify } from 'jose';
+import { type Clock, seconds } from '../clock.js';
+import type { Keyring } from '../keys/keyring.js';
+
+export const ACCESS_TOKEN_TYPE = 'at+jwt';
+/** A JWT longer than this is not ours (ours are well under 2 KiB): refused before any parsing. */
+export const MAX_TOKEN_LENGTH = 8192;
+
+export interface AccessTokenClaims extends JWTPayload {
+  iss: string;
+  sub: string;
+  aud: string | string[];
+  exp: number;
+  iat: number;
+  jti: string;
+  client_id: string;
+  scope: string;
+  roles?: string[];
+  sid?: string;
+}
+
+export interface IssueRequest {
+  sub: string;
+  audience: string;
+  clientId: string;
+  scope: string;
+  roles?: string[] | undefined;
+  sid?: string | undefined;
+  ttlSeconds: number;
+}
+
+export interface IssuedAccessToken {
+  token: string;
+  claims: AccessTokenClaims;
+}
+
+// Header members that would let a token name its own verification key: never honoured (RFC 8725 §3.10).
+const FORBIDDEN_HEADERS = ['jku', 'x5u', 'jwk', 'x5c', 'x5t', 'x5t#S256'];
+
+export class AccessTokens {
+  constructor(
+    private readonly deps: { keyring: Keyring; clock: Clock; issuer: string; clockToleranceSeconds: number },
+  ) {}
+
+  async issue(req: IssueRequest): Promise<IssuedAccessToken> {
+    const key = this.deps.keyring.signingKey();
+    const iat = seconds(this.deps.clock.now());
+    const claims: AccessTokenClaims = {
+      iss: this.deps.issuer,
+      sub: req.sub,
+      aud: req.audience,
+      exp: iat + req.ttlSeconds,
+      iat,
+      jti: crypto.randomUUID(),
+      client_id: req.clientId,
+      scope: req.scope,
+    };
+    if (req.roles) claims.roles = req.roles;
+    if (req.sid) claims.sid = req.sid;
+    const token = await new SignJWT(claims).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: ACCESS_TOKEN_TYPE }).sign(key.privateKey);
+    return { token, claims };
+  }
+
+  /** The claims of a valid access token of ours, or undefined for anything else. Never throws. */
+  async verify(token: string): Promise<AccessTokenClaims | undefined> {
+    if (token.length > MAX_TOKEN_LENGTH || token.split('.').length !== 3) return undefined;
+    let header;
+    try {
+      header = decodeProtectedHeader(token);
+    } catch {
+      return undefined;
+    }
+    if (typeof header.kid !== 'string' || FORBIDDEN_HEADERS.some((h) => h in header) || header.crit !== undefined) return undefined;
+    const key = this.deps.keyring.verificationKey(header.kid);
+    // the algorithm comes from our key, never from the token (alg: none, HS256 with a public key)
+    if (!key || header.alg !== key.alg) return undefined;
+    try {
+      const { payload } = await jwtVerify(token, key.key, {
+        algorithms: [key.alg],
+        issuer: this.deps.issuer,
+        typ: ACCESS_TOKEN_TYPE,
+        clockTolerance: this.deps.clockToleranceSeconds,
+        currentDate: new Date(this.deps.clock.now()),
+        requiredClaims: ['exp', 'iat', 'jti', 'sub', 'client_id'],
+      });
+      if (!isAccessTokenClaims(payload)) return undefined;
+      return payload;
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+function isAccessTokenClaims(p: JWTPayload): p is AccessTokenClaims {
+  return (
+    typeof p.iss === 'string' &&
+    typeof p.sub === 'string' &&
+    (typeof p.aud === 'string' || Array.isArray(p.aud)) &&
+    Number.isInteger(p.exp) &&
+    Number.isInteger(p.iat) &&
+    typeof p.jti === 'string' &&
+    typeof p.client_id === 'string' &&
+    typeof p.scope === 'string'
+  );
+}
