@@ -1,0 +1,137 @@
+// Shared fixtures: an isolated app on an in-memory store in one line, users and clients in one
+// line each, a clock the test controls, and a real listening server when a test needs sockets.
+import crypto from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import supertest from 'supertest';
+import { type App, createApp } from '../src/app.js';
+import type { Clock } from '../src/clock.js';
+import { type Config, deepMerge, validateConfig } from '../src/config.js';
+import { createLogger } from '../src/logger.js';
+import { type Store, openStore } from '../src/store/database.js';
+import defaults from '../config/default.json' with { type: 'json' };
+
+/** A clock that moves only when told to. */
+export class FakeClock implements Clock {
+  constructor(public ms = Date.UTC(2026, 10, 24, 12, 0, 0)) {}
+  now(): number {
+    return this.ms;
+  }
+  advance(seconds: number): void {
+    this.ms += seconds * 1000;
+  }
+}
+
+/** The default config with cheap argon2 and the test's overrides. */
+export function testConfig(overrides: Record<string, unknown> = {}): Config {
+  const base = deepMerge(defaults as Record<string, unknown>, {
+    issuer: 'http://localhost:3000',
+    database: { url: ':memory:' },
+    keys: { encryptionKey: crypto.randomBytes(32).toString('base64url') },
+    passwords: { memoryCostKiB: 1024, timeCost: 1, parallelism: 1, maxConcurrentHashes: 4, maxQueuedHashes: 64 },
+    log: { level: 'silent' },
+  });
+  return validateConfig(deepMerge(base, overrides));
+}
+
+/** Captures JSON log lines (for redaction tests). */
+export class LogCapture extends Writable {
+  lines: string[] = [];
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
+    this.lines.push(...chunk.toString().split('\n').filter(Boolean));
+    cb();
+  }
+  get text(): string {
+    return this.lines.join('\n');
+  }
+}
+
+export interface TestApp {
+  app: App;
+  store: Store;
+  config: Config;
+  clock: Clock;
+  request: ReturnType<typeof supertest>;
+  /** Adds a user; returns its id (the `sub`). */
+  addUser(username: string, password?: string, roles?: string[]): Promise<string>;
+  /** Adds a client; returns its secret (undefined for a public client). */
+  addClient(clientId: string, spec?: { public?: boolean; grants?: string[]; scope?: string; audience?: string; refreshGraceSeconds?: number; accessTokenTtl?: number }): Promise<{ client_id: string; client_secret?: string }>;
+  close(): Promise<void>;
+}
+
+export const PASSWORD = 'correct horse battery staple';
+
+export interface TestAppOptions {
+  config?: Record<string, unknown>;
+  clock?: Clock;
+  store?: Store;
+  logs?: LogCapture;
+  jobs?: boolean;
+  kek?: Buffer;
+}
+
+export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
+  const config = testConfig(options.config);
+  const store = options.store ?? openStore(config.database.url, config.database);
+  const clock = options.clock ?? new FakeClock();
+  const logger = createLogger(options.logs ? 'info' : 'silent', options.logs);
+  const app = await createApp({ config, store, clock, logger, jobs: options.jobs ?? false, ...(options.kek ? { kek: options.kek } : {}) });
+  const server = http.createServer(app.callback());
+  return {
+    app,
+    store,
+    config,
+    clock,
+    request: supertest(server),
+    async addUser(username, password = PASSWORD, roles = []) {
+      return (await app.services.users.add(username, password, roles)).id;
+    },
+    async addClient(clientId, spec = {}) {
+      const { secret } = await app.services.clients.add(clientId, spec);
+      return secret ? { client_id: clientId, client_secret: secret } : { client_id: clientId };
+    },
+    async close() {
+      await app.close();
+      server.close();
+      if (!options.store) await store.close();
+    },
+  };
+}
+
+/** HTTP Basic credentials per RFC 6749 §2.3.1 (form-encode, then join). */
+export function basic(client: { client_id: string; client_secret?: string | undefined }): string {
+  const enc = (s: string) => new URLSearchParams({ v: s }).toString().slice(2);
+  return `Basic ${Buffer.from(`${enc(client.client_id)}:${enc(client.client_secret ?? '')}`).toString('base64')}`;
+}
+
+/** A listening server on a random loopback port, for tests that need real sockets (SSE, races). */
+export async function listen(app: App): Promise<{ url: string; server: http.Server; close(): Promise<void> }> {
+  const server = http.createServer(app.callback());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    server,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** Decodes a JWT's header and payload without verifying (tests only). */
+export function decodeJwt(token: string): { header: Record<string, unknown>; payload: Record<string, unknown> } {
+  const [h, p] = token.split('.');
+  return { header: JSON.parse(Buffer.from(h ?? '', 'base64url').toString()), payload: JSON.parse(Buffer.from(p ?? '', 'base64url').toString()) };
+}
+
+/** A password grant through the HTTP API. */
+export function passwordGrant(t: TestApp, client: { client_id: string; client_secret?: string }, username: string, password = PASSWORD, extra: Record<string, string> = {}) {
+  return t.request.post('/token').set('Authorization', basic(client)).type('form').send({ grant_type: 'password', username, password, ...extra });
+}
+
+export function refreshGrant(t: TestApp, client: { client_id: string; client_secret?: string }, refreshToken: string, extra: Record<string, string> = {}) {
+  return t.request.post('/token').set('Authorization', basic(client)).type('form').send({ grant_type: 'refresh_token', refresh_token: refreshToken, ...extra });
+}
