@@ -9,10 +9,12 @@ import { errorBodies, refuseCredentialsInQuery, requestLog, securityHeaders } fr
 import { createRouter } from './http/routes.js';
 import type { SseHub } from './http/sse.js';
 import { type Logger, createLogger } from './logger.js';
+import { Metrics } from './metrics.js';
 import type { ProtocolEvents, Services } from './oauth/services.js';
 import { TokenEndpoint } from './oauth/tokenEndpoint.js';
 import { createServices } from './services.js';
-import { type Store, migrate } from './store/database.js';
+import { type Listener, type Store, migrate } from './store/database.js';
+import { DENY_LIST_CHANNEL } from './store/denyList.js';
 import { RefreshTokenRepository } from './store/refreshTokens.js';
 
 export interface AppOptions {
@@ -44,15 +46,27 @@ export async function createApp(options: AppOptions): Promise<App> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config.log.level);
   await migrate(store);
-  const services = createServices({ config, store, clock, logger, ...(options.kek ? { kek: options.kek } : {}), ...(options.events ? { events: options.events } : {}) });
-  await services.keys.ensureInitialKeys(config.keys.algorithm);
+  // GET /metrics by default: a registry of this app's own (tests build many apps in one process)
+  const builtInMetrics = options.metrics ? undefined : new Metrics();
+  const events = options.events ?? builtInMetrics?.events;
+  const services = createServices({ config, store, clock, logger, ...(options.kek ? { kek: options.kek } : {}), ...(events ? { events } : {}) });
+  if (await services.keys.ensureInitialKeys(config.keys.algorithm)) {
+    for (const key of await services.keys.repo.all()) await services.audit.record({ type: 'key.generated', detail: { kid: key.kid, alg: key.alg, state: key.state, initial: true } });
+  }
   await services.keyring.refresh(); // a wrong KEK fails here, before the server listens
   await services.denyList.sync();
 
   const tokenEndpoint = new TokenEndpoint(services);
   const hub: SseHub = { streams: new Set(), heartbeatMs: config.denyList.heartbeatSeconds * 1000 };
-  const koa = new Koa({ proxy: config.server.trustProxy });
+  // Behind a trusted proxy, only the address it appended (the last X-Forwarded-For entry) is
+  // believed: earlier entries come from the client and would let it dodge the per-IP throttle.
+  const koa = new Koa({ proxy: config.server.trustProxy, maxIpsCount: 1 });
   koa.silent = true;
+  if (builtInMetrics) {
+    builtInMetrics.observe(services, hub);
+    // outermost, so it sees the status the error middleware settled on
+    koa.use(builtInMetrics.http());
+  }
   koa.use(securityHeaders(config.issuer.startsWith('https:')));
   koa.use(requestLog(logger));
   koa.use(errorBodies(logger));
@@ -61,7 +75,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     services,
     tokenEndpoint,
     hub,
-    metrics: options.metrics,
+    metrics: options.metrics ?? builtInMetrics,
     storeReachable: async () => {
       try {
         await sql`select 1`.execute(store.db);
@@ -72,7 +86,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     },
   });
   koa.use(router.routes());
-  koa.use(router.allowedMethods({ throw: true }));
+  koa.use(router.allowedMethods());
 
   const maintenance = createMaintenance(services, config, logger);
   const timers: NodeJS.Timeout[] = [];
@@ -95,6 +109,15 @@ export async function createApp(options: AppOptions): Promise<App> {
     every(Math.min(60_000, config.keys.reloadIntervalMs * 10), () => maintenance.keys(), 'key schedule');
   }
 
+  // PostgreSQL: deny-list writes NOTIFY on commit and every instance LISTENs, so a revocation made on
+  // any instance reaches this one's SSE subscribers at once; the periodic sync stays as the fallback
+  // (and is all there is on SQLite, where --workers share one file)
+  let listener: Listener | undefined;
+  if (store.listen) {
+    const onNotify = () => void services.denyList.sync().catch((err: unknown) => logger.warn({ err }, 'deny-list sync after NOTIFY failed'));
+    listener = await store.listen(DENY_LIST_CHANNEL, onNotify, (err) => logger.warn({ err: err.message }, 'deny-list LISTEN connection lost; reconnecting'));
+  }
+
   return {
     koa,
     services,
@@ -109,6 +132,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     },
     async close() {
       for (const t of timers) clearInterval(t);
+      await listener?.close();
       for (const s of hub.streams) s.end('retry: 1000\n\n');
       hub.streams.clear();
     },
@@ -117,20 +141,40 @@ export async function createApp(options: AppOptions): Promise<App> {
 
 function createMaintenance(services: Services, config: Config, logger: Logger) {
   const rotateEvery = config.keys.rotateEvery ? (parseDuration(config.keys.rotateEvery) ?? 0) * 1000 : 0;
+  // a next key signs only once every server has loaded it and every JWKS cache has had time to
+  // expire (Cache-Control max-age), so resource servers know it before its first token
+  const prePublication = config.keys.jwksMaxAgeSeconds * 1000 + config.keys.reloadIntervalMs;
+  const rotateOnSchedule = async (now: number) => {
+    const [active] = await services.keys.repo.byState('active');
+    if (!active || (active.activated_at ?? active.created_at) + rotateEvery > now) return;
+    const [next] = await services.keys.repo.byState('next');
+    if (!next) {
+      // someone removed or retired the next key: publish one now, promote it once caches have it
+      const row = await services.keys.generate(config.keys.algorithm);
+      logger.warn({ kid: row.kid }, 'no next key to rotate to; published a new one');
+      await services.audit.record({ type: 'key.generated', detail: { kid: row.kid, alg: row.alg, scheduled: true } });
+      return;
+    }
+    if (next.created_at + prePublication > now) return;
+    let r;
+    try {
+      r = await services.keys.rotate(config.keys.algorithm, { ifActive: active.kid });
+    } catch (err) {
+      // another process holds the write lock for its own rotation: the next run sees its result
+      if (!isLockContention(err)) throw err;
+      logger.debug({ err }, 'scheduled rotation yielded to another process');
+      return;
+    }
+    if (r) {
+      logger.info({ retired: r.retired, activated: r.activated, next: r.next }, 'signing key rotated on schedule');
+      await services.audit.record({ type: 'key.rotated', detail: { ...r, scheduled: true } });
+    }
+  };
   return {
     /** Scheduled rotation (one process wins: the rotation is a compare-and-set on the active key) and retired-key expiry. */
     async keys() {
       const now = services.clock.now();
-      if (rotateEvery > 0) {
-        const [active] = await services.keys.repo.byState('active');
-        if (active && (active.activated_at ?? active.created_at) + rotateEvery <= now) {
-          const r = await services.keys.rotate(config.keys.algorithm, { ifActive: active.kid });
-          if (r) {
-            logger.info({ retired: r.retired, activated: r.activated, next: r.next }, 'signing key rotated on schedule');
-            await services.audit.record({ type: 'key.rotated', detail: { ...r, scheduled: true } });
-          }
-        }
-      }
+      if (rotateEvery > 0) await rotateOnSchedule(now);
       // a retired key stays published until every token it signed has expired
       const keep = (await services.denyWindowSeconds()) * 1000;
       const removed = await services.keys.repo.removeRetiredBefore(now - keep, now);
@@ -145,6 +189,12 @@ function createMaintenance(services: Services, config: Config, logger: Logger) {
       if (deny + failures + families > 0) logger.debug({ deny, failures, families }, 'pruned expired rows');
     },
   };
+}
+
+/** SQLite busy/locked, or a PostgreSQL serialization failure, deadlock or lock timeout. */
+function isLockContention(err: unknown): boolean {
+  const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '';
+  return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') || code === '40001' || code === '40P01' || code === '55P03';
 }
 
 /** Applies the HTTP server limits of config.server (slow clients time out). */

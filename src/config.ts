@@ -29,7 +29,12 @@ export function parseDuration(text: string): number | undefined {
   return Number(m[1]) * (UNIT_SECONDS[m[2] ?? 's'] ?? 1);
 }
 
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+const LOOPBACK = new Set(['localhost', '[::1]', '::1']);
+
+/** Plain http:// only where nothing but this machine can listen in: localhost, 127.0.0.0/8, ::1. */
+function isLoopback(hostname: string): boolean {
+  return LOOPBACK.has(hostname) || /^127(\.(25[0-5]|2[0-4]\d|1?\d?\d)){3}$/.test(hostname);
+}
 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
@@ -40,10 +45,11 @@ export type SigningAlgorithm = (typeof ALGORITHMS)[number];
 const schema = z.object({
   issuer: z
     .string()
-    .refine((s) => URL.canParse(s), 'expected an absolute URL')
+    // abort: the refinements below parse the URL, and zod runs them even after a failure
+    .refine((s) => URL.canParse(s), { message: 'expected an absolute URL', abort: true })
     .refine((s) => {
       const url = new URL(s);
-      return url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK.has(url.hostname));
+      return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopback(url.hostname));
     }, 'expected an https:// URL (http:// only for a loopback host)')
     .refine((s) => {
       const url = new URL(s);
@@ -77,7 +83,7 @@ const schema = z.object({
     rotateEvery: z
       .string()
       .nullable()
-      .refine((s) => s === null || parseDuration(s) !== undefined, 'expected a duration like "30d", "12h" or null'),
+      .refine((s) => s === null || (parseDuration(s) ?? 0) > 0, 'expected a duration like "30d", "12h" or null'),
     reloadIntervalMs: positiveInt,
     jwksMaxAgeSeconds: nonNegativeInt,
   }),
@@ -227,8 +233,17 @@ export function validateConfig(raw: unknown, sources: Map<string, string> = new 
   const result = schema.safeParse(raw);
   if (result.success) {
     const config = result.data;
+    // node:http refuses this pair as createServer() options; assigned afterwards (applyServerLimits), nothing checks it
+    if (config.server.headersTimeoutMs > config.server.requestTimeoutMs) {
+      throw new ConfigError('config: server.headersTimeoutMs must not exceed server.requestTimeoutMs');
+    }
     if (config.refreshTokens.idleTtlSeconds > config.refreshTokens.absoluteTtlSeconds) {
       throw new ConfigError('config: refreshTokens.idleTtlSeconds must not exceed refreshTokens.absoluteTtlSeconds');
+    }
+    // each next key is published one rotation interval before it signs: caches must refresh within it
+    const rotateEvery = config.keys.rotateEvery === null ? undefined : parseDuration(config.keys.rotateEvery);
+    if (rotateEvery !== undefined && config.keys.jwksMaxAgeSeconds >= rotateEvery) {
+      throw new ConfigError('config: keys.jwksMaxAgeSeconds must be shorter than keys.rotateEvery (JWKS caches must see a next key before it signs)');
     }
     return config;
   }

@@ -13,7 +13,8 @@ export interface ServeOptions {
 
 export async function serve({ config, workers = config.server.workers }: ServeOptions): Promise<void> {
   if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers);
-  const logger = createLogger(config.log.level);
+  // every line says which process wrote it: several workers share one log
+  const logger = createLogger(config.log.level).child({ pid: process.pid });
   const store = openStore(config.database.url, config.database);
   let app;
   try {
@@ -30,7 +31,7 @@ export async function serve({ config, workers = config.server.workers }: ServeOp
   });
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : config.server.port;
-  logger.info({ issuer: config.issuer, host: config.server.host, port, database: store.location, pid: process.pid }, 'tollgate listening');
+  logger.info({ issuer: config.issuer, host: config.server.host, port, database: store.location }, 'tollgate listening');
 
   let stopping = false;
   const stop = async (signal: string) => {
@@ -50,8 +51,10 @@ export async function serve({ config, workers = config.server.workers }: ServeOp
     logger.info('stopped');
     process.exit(0);
   };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
+  // `on`, not `once`: a second signal (the primary relays SIGTERM to workers that a process-group
+  // kill already reached) must not fall back to the default action and cut the drain short
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
 }
 
 async function runPrimary(config: Config, workers: number): Promise<void> {
@@ -62,20 +65,44 @@ async function runPrimary(config: Config, workers: number): Promise<void> {
   await app.close();
   await store.close();
   let stopping = false;
-  for (let i = 0; i < workers; i++) cluster.fork();
+  let exitCode = 0;
+  // counted here: cluster.workers may still list a worker when its 'exit' event fires
+  let live = 0;
+  const listening = new Set<number>();
+  const fork = () => {
+    live++;
+    cluster.fork();
+  };
+  for (let i = 0; i < workers; i++) fork();
+  cluster.on('listening', (worker) => listening.add(worker.id));
+  const stop = (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    exitCode = code;
+    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
+    if (live === 0) process.exit(code);
+    // workers drain within shutdownTimeoutMs; one that hangs past it is killed
+    setTimeout(() => {
+      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
+      process.exit(code);
+    }, config.server.shutdownTimeoutMs + 1000).unref();
+  };
   cluster.on('exit', (worker, code, signal) => {
+    live--;
     if (stopping) {
-      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0);
+      if (live === 0) process.exit(exitCode);
+      return;
+    }
+    if (!listening.has(worker.id)) {
+      // it never started (port taken, store unreachable): forking again would only loop
+      logger.error({ pid: worker.process.pid, code, signal }, 'worker failed to start; stopping');
+      stop(1);
       return;
     }
     logger.error({ pid: worker.process.pid, code, signal }, 'worker exited; starting another');
-    cluster.fork();
+    fork();
   });
-  const stop = () => {
-    stopping = true;
-    for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
-  logger.info({ workers }, 'tollgate primary started');
+  process.on('SIGTERM', () => stop(0));
+  process.on('SIGINT', () => stop(0));
+  logger.info({ workers, pid: process.pid }, 'tollgate primary started');
 }

@@ -10,6 +10,7 @@ import type { Clock } from '../src/clock.js';
 import { type Config, deepMerge, validateConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { type Store, openStore } from '../src/store/database.js';
+import { type TestDatabase, createTestDatabase, testDialect } from './testDatabase.js';
 import defaults from '../config/default.json' with { type: 'json' };
 
 /** A clock that moves only when told to. */
@@ -72,11 +73,29 @@ export interface TestAppOptions {
 }
 
 export async function createTestApp(options: TestAppOptions = {}): Promise<TestApp> {
-  const config = testConfig(options.config);
-  const store = options.store ?? openStore(config.database.url, config.database);
+  // `npm run test:postgres`: the same suite, each app on a fresh Postgres database, unless the
+  // test brings its own store or names its own database
+  const database = !options.store && !hasDatabaseUrl(options.config) && testDialect() === 'postgres' ? await createTestDatabase('postgres') : undefined;
+  const config = testConfig(database ? deepMerge(options.config ?? {}, { database: { url: database.url } }) : options.config);
+  let store: Store;
+  try {
+    store = options.store ?? (database ? database.open() : openStore(config.database.url, config.database));
+  } catch (e) {
+    await database?.drop();
+    throw e;
+  }
   const clock = options.clock ?? new FakeClock();
   const logger = createLogger(options.logs ? 'info' : 'silent', options.logs);
-  const app = await createApp({ config, store, clock, logger, jobs: options.jobs ?? false, ...(options.kek ? { kek: options.kek } : {}) });
+  let app: App;
+  try {
+    app = await createApp({ config, store, clock, logger, jobs: options.jobs ?? false, ...(options.kek ? { kek: options.kek } : {}) });
+  } catch (e) {
+    if (database) {
+      await store.close();
+      await database.drop();
+    }
+    throw e;
+  }
   const server = http.createServer(app.callback());
   return {
     app,
@@ -95,8 +114,52 @@ export async function createTestApp(options: TestAppOptions = {}): Promise<TestA
       await app.close();
       server.close();
       if (!options.store) await store.close();
+      await database?.drop();
     },
   };
+}
+
+function hasDatabaseUrl(config: Record<string, unknown> | undefined): boolean {
+  const database = config?.database;
+  return typeof database === 'object' && database !== null && 'url' in database;
+}
+
+export interface SharedTestApps {
+  /** The store's database (a temp SQLite file, or one Postgres database under test:postgres). */
+  database: TestDatabase;
+  apps: TestApp[];
+  close(): Promise<void>;
+}
+
+/**
+ * Several apps on one store, each with its own connection (pool), like the processes of a fleet or
+ * a server and the CLI. They share one key-encryption key and, unless told otherwise, one clock.
+ */
+export async function createSharedTestApps(count: number, options: Omit<TestAppOptions, 'store'> & { dialect?: 'sqlite' | 'postgres' } = {}): Promise<SharedTestApps> {
+  const { dialect, ...appOptions } = options;
+  const database = await createTestDatabase(dialect);
+  const kek = appOptions.kek ?? crypto.randomBytes(32);
+  const clock = appOptions.clock ?? new FakeClock();
+  const apps: TestApp[] = [];
+  const stores: Store[] = [];
+  const close = async () => {
+    for (const t of apps) await t.close();
+    for (const s of stores) await s.close();
+    await database.drop();
+  };
+  try {
+    // one after the other: the first migrates and creates the keys, the rest find them
+    for (let i = 0; i < count; i++) {
+      const store = database.open();
+      stores.push(store);
+      const t = await createTestApp({ ...appOptions, kek, clock, store, config: deepMerge(appOptions.config ?? {}, { database: { url: database.url } }) });
+      apps.push(t);
+    }
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  return { database, apps, close };
 }
 
 /** HTTP Basic credentials per RFC 6749 §2.3.1 (form-encode, then join). */

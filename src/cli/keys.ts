@@ -80,7 +80,7 @@ export function registerKeys(program: Command, common: (c: Command) => Command):
     });
 
   common(keys.command('import <file>').description('import a private key (PEM PKCS#8/SEC1/PKCS#1 or JWK) as the next key'))
-    .option('--alg <alg>', 'the algorithm it signs with (default: the configured one)', algorithm)
+    .option('--alg <alg>', 'the algorithm it signs with (default: the JWK\'s alg, else what the key type allows, the configured one first)', algorithm)
     .action(async (file: string, opts: GlobalOptions & { alg?: SigningAlgorithm }) => {
       let text: string;
       try {
@@ -89,7 +89,7 @@ export function registerKeys(program: Command, common: (c: Command) => Command):
         throw new CliError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`);
       }
       const row = await run(opts, async (s) => {
-        const r = await s.keys.import(text, opts.alg ?? s.config.keys.algorithm);
+        const r = await s.keys.import(text, { alg: opts.alg, preferred: s.config.keys.algorithm });
         await s.audit.record({ type: 'key.imported', detail: { kid: r.kid, alg: r.alg } });
         return r;
       });

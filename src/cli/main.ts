@@ -1,6 +1,5 @@
 // bin/tollgate: the admin CLI. One file per noun; every command takes --json, --config, --database.
 import { Command, CommanderError } from 'commander';
-import { serve } from '../server.js';
 import { registerAudit } from './audit.js';
 import { registerClients } from './clients.js';
 import { type GlobalOptions, loadCliConfig, output, reportError, withServices } from './context.js';
@@ -24,6 +23,8 @@ export function buildProgram(): Command {
       const config = loadCliConfig(opts);
       const workers = opts.workers ?? config.server.workers;
       if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new Error('--workers takes a number from 1 to 64');
+      // loaded only here: the HTTP stack would double the start-up time of every other command
+      const { serve } = await import('../server.js');
       await serve({ config, workers });
     });
 

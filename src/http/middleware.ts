@@ -38,6 +38,8 @@ export function errorBodies(logger: Logger) {
     try {
       await next();
       if (ctx.status === 404 && ctx.body === undefined) throw new NotFoundError();
+      // the router answers 405/501 itself, without a body, so that its Allow header (RFC 9110 §15.5.6) stays
+      if ((ctx.status === 405 || ctx.status === 501) && ctx.body === undefined) throw Object.assign(new InvalidRequest(`${ctx.method} is not supported on ${ctx.path}`), { status: ctx.status });
     } catch (e) {
       const error = toOAuthError(e);
       if (!error) {
@@ -46,12 +48,22 @@ export function errorBodies(logger: Logger) {
         ctx.body = { error: 'server_error', error_description: 'the server met an unexpected condition' };
       } else {
         ctx.status = error.status;
-        ctx.body = error.toJSON();
+        ctx.body = wireError(error);
         for (const [k, v] of Object.entries(error.headers)) ctx.set(k, v);
       }
       noStore(ctx);
     }
   };
+}
+
+// RFC 6749 §5.2 allows only %x20-21 / %x23-5B / %x5D-7E in error_description, and descriptions
+// may quote the request (a grant_type, a parameter name): anything else is replaced, and an
+// attacker's 16 KiB parameter name is not echoed back whole.
+const MAX_DESCRIPTION = 200;
+function wireError(error: OAuthError): { error: string; error_description: string } {
+  const { error: code, error_description } = error.toJSON();
+  const safe = error_description.replace(/[^\x20-\x21\x23-\x5B\x5D-\x7E]/g, '?');
+  return { error: code, error_description: safe.length > MAX_DESCRIPTION ? `${safe.slice(0, MAX_DESCRIPTION - 3)}...` : safe };
 }
 
 class NotFoundError extends OAuthError {

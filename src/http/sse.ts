@@ -12,6 +12,13 @@ export interface SseHub {
   heartbeatMs: number;
 }
 
+/**
+ * A live subscriber that stops reading is cut off once this much is queued for it, rather than held
+ * in memory without bound; it reconnects with Last-Event-ID and catches up from the table. (The
+ * catch-up itself is bounded by the table and written before the response starts flowing.)
+ */
+export const MAX_QUEUED_BYTES = 1024 * 1024;
+
 export function formatEvent(e: FeedEvent): string {
   return `id: ${e.cursor}\nevent: deny\ndata: ${JSON.stringify(e.entry)}\n\n`;
 }
@@ -25,17 +32,24 @@ export async function streamDenyList(ctx: Context, services: Services, hub: SseH
   let last = after;
   let live = false;
   const buffered: FeedEvent[] = [];
+  let allowance = MAX_QUEUED_BYTES;
+  // a stream ended by shutdown stays subscribed until its reader drains it: never write after the end
+  const write = (text: string) => {
+    if (stream.writableEnded || stream.destroyed) return;
+    if (live && stream.writableLength > allowance) stream.destroy();
+    else stream.write(text);
+  };
   const send = (events: FeedEvent[]) => {
     for (const e of events) {
       const id = Number(e.cursor);
       if (id <= last) continue;
       last = id;
-      stream.write(formatEvent(e));
+      write(formatEvent(e));
     }
   };
   // subscribe before catching up, so nothing committed in between is missed
   const unsubscribe = services.denyList.subscribe((events) => (live ? send(events) : buffered.push(...events)));
-  const heartbeat = setInterval(() => stream.write(': heartbeat\n\n'), hub.heartbeatMs);
+  const heartbeat = setInterval(() => write(': heartbeat\n\n'), hub.heartbeatMs);
   heartbeat.unref();
   const close = () => {
     clearInterval(heartbeat);
@@ -68,6 +82,8 @@ export async function streamDenyList(ctx: Context, services: Services, hub: SseH
     close();
     throw e;
   }
+  // the catch-up is queued before the reader starts: allow the limit on top of it
+  allowance = stream.writableLength + MAX_QUEUED_BYTES;
   live = true;
   send(buffered.splice(0));
 }

@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 
 const VERSION = 'v1';
+const TAG_BYTES = 16;
 
 export class KeyEncryptionError extends Error {
   override name = 'KeyEncryptionError';
@@ -13,7 +14,7 @@ export class KeyEncryptionError extends Error {
 
 export function encryptPrivateKey(kek: Buffer, kid: string, plaintext: string): string {
   const iv = crypto.randomBytes(12);
-  const cipher = crypto.createCipheriv('aes-256-gcm', kek, iv);
+  const cipher = crypto.createCipheriv('aes-256-gcm', kek, iv, { authTagLength: TAG_BYTES });
   cipher.setAAD(Buffer.from(kid));
   const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
   const tag = cipher.getAuthTag();
@@ -22,15 +23,18 @@ export function encryptPrivateKey(kek: Buffer, kid: string, plaintext: string): 
 
 export function decryptPrivateKey(kek: Buffer, kid: string, sealed: string): string {
   const [version, ivText, body] = sealed.split('.');
-  if (version !== VERSION || !ivText || !body) throw new KeyEncryptionError(`key ${kid}: unknown encryption format`);
+  if (version !== VERSION || !ivText || !body) throw new KeyEncryptionError(`signing key ${kid}: unknown encryption format`);
   const data = Buffer.from(body, 'base64url');
-  const decipher = crypto.createDecipheriv('aes-256-gcm', kek, Buffer.from(ivText, 'base64url'));
-  decipher.setAAD(Buffer.from(kid));
-  decipher.setAuthTag(data.subarray(data.length - 16));
   try {
-    return Buffer.concat([decipher.update(data.subarray(0, data.length - 16)), decipher.final()]).toString('utf8');
+    if (data.length <= TAG_BYTES) throw new Error('truncated');
+    const decipher = crypto.createDecipheriv('aes-256-gcm', kek, Buffer.from(ivText, 'base64url'), { authTagLength: TAG_BYTES });
+    decipher.setAAD(Buffer.from(kid));
+    decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
+    return Buffer.concat([decipher.update(data.subarray(0, data.length - TAG_BYTES)), decipher.final()]).toString('utf8');
   } catch {
-    throw new KeyEncryptionError('TOLLGATE_KEY_ENCRYPTION_KEY does not open the stored signing keys (wrong key-encryption key?)');
+    // GCM authenticates: a wrong KEK, a tampered row or a ciphertext moved to another kid all land
+    // here, and the server stops rather than sign with anything else
+    throw new KeyEncryptionError(`the key-encryption key (TOLLGATE_KEY_ENCRYPTION_KEY, else the keys.encryptionKeyFile file) does not open signing key ${kid}: wrong key, or the stored key was altered`);
   }
 }
 
@@ -39,7 +43,11 @@ export function decryptPrivateKey(kek: Buffer, kid: string, sealed: string): str
  * key file, created with mode 0600 on first use.
  */
 export function loadKeyEncryptionKey(encoded: string | undefined, file: string): Buffer {
-  if (encoded) return Buffer.from(encoded, 'base64url');
+  if (encoded) {
+    const key = Buffer.from(encoded, 'base64url');
+    if (key.length !== 32) throw new KeyEncryptionError('TOLLGATE_KEY_ENCRYPTION_KEY must be 32 bytes in base64url');
+    return key;
+  }
   if (fs.existsSync(file)) {
     const text = fs.readFileSync(file, 'utf8').trim();
     const key = Buffer.from(text, 'base64url');

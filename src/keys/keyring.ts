@@ -2,7 +2,7 @@
 // in-memory keyring a running server signs and verifies with. The keyring reloads from the store
 // when the keys change (a CLI rotation reaches a running server within a second or two).
 import crypto from 'node:crypto';
-import { type CryptoKey, type JWK, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, importPKCS8 } from 'jose';
+import { type CryptoKey, type JWK, calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK } from 'jose';
 import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.js';
 import { ALGORITHMS, type SigningAlgorithm } from '../config.js';
@@ -61,41 +61,76 @@ function publicMembers(jwk: JWK): JWK {
   return out;
 }
 
-/** An imported private key (PEM PKCS#8 or a private JWK) checked against the algorithm. */
-export async function parsePrivateKey(text: string, alg: SigningAlgorithm): Promise<{ publicJwk: PublicJwk; privateJwk: JWK }> {
-  let priv: JWK;
+/**
+ * An imported private key (PEM: PKCS#8, SEC1 or PKCS#1; or a private JWK). Without `alg`, the
+ * key's type decides (EC P-256 → ES256, Ed25519 → EdDSA, RSA → RS256 or PS256, `preferred` first).
+ */
+export async function parsePrivateKey(text: string, options: { alg?: SigningAlgorithm | undefined; preferred?: SigningAlgorithm } = {}): Promise<{ publicJwk: PublicJwk; privateJwk: JWK }> {
+  const { key, declared } = readPrivateKey(text);
+  if (options.alg && declared && options.alg !== declared) throw new KeyError(`the JWK's alg ${declared} is not ${options.alg}`);
+  const fits = algorithmsFor(key);
+  const alg = options.alg ?? declared ?? (options.preferred && fits.includes(options.preferred) ? options.preferred : fits[0]);
+  if (!alg) throw new KeyError(`a ${describeKey(key)} key signs none of ${ALGORITHMS.join(', ')}`);
+  if (!fits.includes(alg)) throw new KeyError(`a ${describeKey(key)} key cannot sign ${alg}`);
+  const bits = key.asymmetricKeyDetails?.modulusLength;
+  if (bits !== undefined && bits < 2048) throw new KeyError(`RSA keys must have at least 2048 bits (this one has ${bits})`);
+  const priv = key.export({ format: 'jwk' }) as JWK;
+  await importJWK(priv, alg).catch(() => {
+    throw new KeyError(`the key is not a usable ${alg} private key`);
+  });
+  const pub = crypto.createPublicKey(key).export({ format: 'jwk' }) as JWK;
+  return toJwkPair(alg, pub, priv);
+}
+
+function readPrivateKey(text: string): { key: crypto.KeyObject; declared?: SigningAlgorithm } {
   const trimmed = text.trim();
   if (trimmed.startsWith('{')) {
-    let parsed: unknown;
+    let jwk: unknown;
     try {
-      parsed = JSON.parse(trimmed);
+      jwk = JSON.parse(trimmed);
     } catch {
       throw new KeyError('the file is neither a PEM private key nor valid JSON');
     }
-    if (typeof parsed !== 'object' || parsed === null || typeof (parsed as JWK).d !== 'string') throw new KeyError('the JWK has no private part ("d")');
-    priv = parsed as JWK;
-    if (priv.alg && priv.alg !== alg) throw new KeyError(`the JWK's alg ${priv.alg} is not ${alg}`);
-    await importJWK({ ...priv, alg }, alg).catch(() => {
-      throw new KeyError(`the JWK is not a valid ${alg} private key`);
-    });
-  } else if (trimmed.includes('-----BEGIN')) {
-    let key: crypto.KeyObject;
+    if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk)) throw new KeyError('the JSON is not a JWK object');
+    const { kty, d, alg } = jwk as JWK;
+    // a shared secret would let every verifier mint tokens: HS256 is not offered (RFC 8725 §3.5)
+    if (kty === 'oct') throw new KeyError('symmetric keys (HS256) are not accepted: import an EC, Ed25519 or RSA private key');
+    if (typeof d !== 'string') throw new KeyError('the JWK has no private part ("d")');
+    if (alg !== undefined && !isAlgorithm(alg)) throw new KeyError(`the JWK's alg ${alg} is not one of ${ALGORITHMS.join(', ')}`);
     try {
-      key = crypto.createPrivateKey(trimmed);
+      const key = crypto.createPrivateKey({ key: jwk as crypto.JsonWebKey, format: 'jwk' });
+      return alg === undefined ? { key } : { key, declared: alg };
+    } catch {
+      throw new KeyError('the JWK is not a valid private key');
+    }
+  }
+  if (trimmed.includes('-----BEGIN')) {
+    if (trimmed.includes('ENCRYPTED PRIVATE KEY')) throw new KeyError('the PEM is encrypted: decrypt it first (openssl pkey -in key.pem -out plain.pem)');
+    try {
+      return { key: crypto.createPrivateKey(trimmed) };
     } catch {
       throw new KeyError('the PEM is not a readable private key');
     }
-    const pkcs8 = key.export({ type: 'pkcs8', format: 'pem' }).toString();
-    const imported = await importPKCS8(pkcs8, alg, { extractable: true }).catch(() => {
-      throw new KeyError(`the PEM is not a valid ${alg} private key`);
-    });
-    priv = await exportJWK(imported);
-  } else {
-    throw new KeyError('the file is neither a PEM private key nor a JWK');
   }
-  if ((alg === 'RS256' || alg === 'PS256') && Buffer.from(priv.n ?? '', 'base64url').length * 8 < 2048) throw new KeyError('RSA keys must have at least 2048 bits');
-  const pub = crypto.createPublicKey({ key: { ...priv, alg: undefined } as crypto.JsonWebKey, format: 'jwk' }).export({ format: 'jwk' }) as JWK;
-  return toJwkPair(alg, pub, priv);
+  throw new KeyError('the file is neither a PEM private key nor a JWK');
+}
+
+function algorithmsFor(key: crypto.KeyObject): SigningAlgorithm[] {
+  switch (key.asymmetricKeyType) {
+    case 'ec':
+      return key.asymmetricKeyDetails?.namedCurve === 'prime256v1' ? ['ES256'] : [];
+    case 'ed25519':
+      return ['EdDSA'];
+    case 'rsa':
+      return ['RS256', 'PS256'];
+    default:
+      return [];
+  }
+}
+
+function describeKey(key: crypto.KeyObject): string {
+  const curve = key.asymmetricKeyDetails?.namedCurve;
+  return curve ? `${key.asymmetricKeyType ?? 'unknown'} ${curve}` : (key.asymmetricKeyType ?? 'unknown');
 }
 
 /** The key lifecycle in the store; used by the server (schedule), the CLI and tests. */
@@ -109,6 +144,7 @@ export class KeyManager {
     const now = this.deps.clock.now();
     const kid = pair.publicJwk.kid;
     if (await repo.find(kid)) throw new KeyError(`key ${kid} is already in the store`);
+    await this.assertKekOpens(repo);
     const row = {
       kid,
       alg: pair.publicJwk.alg,
@@ -120,6 +156,15 @@ export class KeyManager {
     };
     await repo.insert(row);
     return { ...row, retired_at: null, removed_at: null };
+  }
+
+  /**
+   * A CLI run with another key-encryption key than the server's would store keys the server can't
+   * open, and the server would fail at the rotation that activates one: refuse before writing.
+   */
+  private async assertKekOpens(repo: SigningKeyRepository): Promise<void> {
+    const [sample] = [...(await repo.byState('active')), ...(await repo.byState('next'))];
+    if (sample) decryptPrivateKey(this.deps.kek, sample.kid, sample.private_jwk_enc);
   }
 
   /** A fresh install: one active key and one pre-published next key. Safe when processes race. */
@@ -147,29 +192,35 @@ export class KeyManager {
     return this.insertKey(this.repo, 'next', await generateSigningKey(alg));
   }
 
-  async import(text: string, alg: SigningAlgorithm): Promise<SigningKeyRow> {
-    return this.insertKey(this.repo, 'next', await parsePrivateKey(text, alg));
+  /** Adds an imported private key as a `next` key (see parsePrivateKey for the formats). */
+  async import(text: string, options: { alg?: SigningAlgorithm | undefined; preferred?: SigningAlgorithm } = {}): Promise<SigningKeyRow> {
+    return this.insertKey(this.repo, 'next', await parsePrivateKey(text, options));
   }
 
   /**
-   * next → active, active → retired, and a new next, in one transaction. With `ifActive`, rotates
-   * only if that key is still the active one (the schedule: several processes, one rotation).
+   * next → active, active → retired, and a new next, in one transaction. Returns undefined when
+   * another process rotated first. With `ifActive`, rotates only if that key is still the active
+   * one (the schedule: several processes, one rotation). Refuses when there is no next key: a key
+   * made and activated at once would sign before any cache has it.
    */
   async rotate(alg: SigningAlgorithm, options: { ifActive?: string } = {}): Promise<{ retired: string; activated: string; next: string } | undefined> {
+    const current = options.ifActive ?? (await this.repo.byState('active'))[0]?.kid;
+    if (!current) throw new KeyError('there is no active key to rotate (start the server once: it creates the first keys)');
     const fresh = await generateSigningKey(alg);
     return this.deps.db.transaction().execute(async (trx) => {
       const repo = new SigningKeyRepository(trx);
       const now = this.deps.clock.now();
-      const [active] = await repo.byState('active');
-      if (!active) throw new KeyError('there is no active key to rotate (run `tollgate migrate` or start the server once)');
-      if (options.ifActive && active.kid !== options.ifActive) return undefined;
-      let [next] = await repo.byState('next');
-      if (!next) next = await this.insertKey(repo, 'next', await generateSigningKey(alg));
-      if (!(await repo.transition(active.kid, 'active', 'retired', now))) return undefined;
+      // The compare-and-set comes first: it takes the write lock before anything is read, so a
+      // process that lost the race sees the winner's commit rather than failing on a stale snapshot.
+      if (!(await repo.transition(current, 'active', 'retired', now))) return undefined;
+      const [next] = await repo.byState('next');
+      if (!next) throw new KeyError('there is no next key to promote: run `tollgate keys generate`, and rotate once JWKS caches have it (keys.jwksMaxAgeSeconds)');
+      // the server must be able to sign with it (a next key stored under another key-encryption key)
+      await importActive(this.deps.kek, next);
       if (!(await repo.transition(next.kid, 'next', 'active', now))) throw new KeyError(`key ${next.kid} changed during rotation`);
-      const remaining = await repo.byState('next');
-      const newNext = remaining[0] ?? (await this.insertKey(repo, 'next', fresh));
-      return { retired: active.kid, activated: next.kid, next: newNext.kid };
+      const [remaining] = await repo.byState('next');
+      const newNext = remaining ?? (await this.insertKey(repo, 'next', fresh));
+      return { retired: current, activated: next.kid, next: newNext.kid };
     });
   }
 
@@ -191,7 +242,9 @@ export class KeyManager {
     if (!key) throw new KeyError(`no key ${kid}`);
     if (key.state === 'active') throw new KeyError(`key ${kid} is the active key: rotate first, then remove it`);
     if (key.state === 'removed') throw new KeyError(`key ${kid} is already removed`);
-    if (key.state === 'retired' && !options.force && key.retired_at !== null && key.retired_at + options.maxTokenLifetimeMs > this.deps.clock.now()) {
+    // a key that never signed (a next key, or one retired before activation) has no tokens
+    const liveUntil = key.activated_at === null ? 0 : (key.retired_at ?? Number.POSITIVE_INFINITY) + options.maxTokenLifetimeMs;
+    if (!options.force && liveUntil > this.deps.clock.now()) {
       throw new KeyError(`key ${kid} may still have live tokens; pass --force to remove it and revoke them`);
     }
     if (!(await this.repo.transition(kid, key.state, 'removed', this.deps.clock.now()))) throw new KeyError(`key ${kid} changed meanwhile`);

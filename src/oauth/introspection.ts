@@ -1,6 +1,8 @@
 // RFC 7662. Active means: one of our access tokens (published key, allowed alg, typ at+jwt, our
 // iss, unexpired) that no deny-list entry covers, or a refresh token that is unspent, unrevoked
-// and unexpired. Anything else is exactly {"active": false} (§2.2: say nothing more).
+// and unexpired. Anything else is exactly {"active": false} (§2.2: say nothing more). The active
+// answer carries the members the issue lists and no more: `roles` and `sid` stay inside the JWT,
+// so a resource server that wants them verifies the token itself.
 import { seconds } from '../clock.js';
 import { RefreshTokenRepository } from '../store/refreshTokens.js';
 import { RefreshTokenMinter } from '../tokens/refreshTokens.js';
@@ -19,7 +21,6 @@ export type IntrospectionResponse =
       exp: number;
       iat: number;
       jti?: string;
-      sid?: string;
       token_type: 'Bearer' | 'refresh_token';
     };
 
@@ -35,7 +36,7 @@ export async function introspect(services: Services, token: string, hint: TokenT
 async function introspectAccessToken(services: Services, token: string): Promise<IntrospectionResponse> {
   const claims = await services.accessTokens.verify(token);
   if (!claims || services.denyList.isDenied(claims)) return INACTIVE;
-  const out: IntrospectionResponse = {
+  return {
     active: true,
     scope: claims.scope,
     client_id: claims.client_id,
@@ -47,8 +48,6 @@ async function introspectAccessToken(services: Services, token: string): Promise
     jti: claims.jti,
     token_type: 'Bearer',
   };
-  if (claims.sid) out.sid = claims.sid;
-  return out;
 }
 
 async function introspectRefreshToken(services: Services, token: string): Promise<IntrospectionResponse> {
@@ -63,7 +62,6 @@ async function introspectRefreshToken(services: Services, token: string): Promis
     iss: services.config.issuer,
     exp: seconds(Math.min(row.expires_at, row.family.expires_at)),
     iat: seconds(row.created_at),
-    sid: row.family.id,
     token_type: 'refresh_token',
   };
 }

@@ -11,22 +11,28 @@ import type { Services } from './services.js';
 export const TOKEN_TYPE_HINTS = ['access_token', 'refresh_token'] as const;
 export type TokenTypeHint = (typeof TOKEN_TYPE_HINTS)[number];
 
-export function parseHint(hint: string | undefined): TokenTypeHint | undefined {
+/**
+ * RFC 7009 §2.1: the hint only orders the search, which always extends to every type we issue. A
+ * hint naming a type we don't issue (an ID token, a SAML assertion) is the client telling us what
+ * it presents: if the token is none of ours, that type is one this server can't revoke (§2.2.1).
+ */
+export function parseHint(hint: string | undefined): TokenTypeHint | { unsupported: string } | undefined {
   if (hint === undefined || hint === '') return undefined;
-  if (!(TOKEN_TYPE_HINTS as readonly string[]).includes(hint)) throw new UnsupportedTokenType(`token_type_hint ${hint} is not supported (access_token or refresh_token)`);
-  return hint as TokenTypeHint;
+  return (TOKEN_TYPE_HINTS as readonly string[]).includes(hint) ? (hint as TokenTypeHint) : { unsupported: hint };
 }
 
 /** What was revoked, for tests and logs; the HTTP answer is 200 either way. */
 export type RevocationResult = 'refresh_token' | 'access_token' | 'none';
 
-export async function revoke(services: Services, client: Client, token: string, hint: TokenTypeHint | undefined, ip?: string): Promise<RevocationResult> {
+export async function revoke(services: Services, client: Client, token: string, hint: ReturnType<typeof parseHint>, ip?: string): Promise<RevocationResult> {
   // a wrong hint must still find the token (§2.1): try the hinted type first, then the other
   const order: TokenTypeHint[] = hint === 'access_token' ? ['access_token', 'refresh_token'] : ['refresh_token', 'access_token'];
   for (const type of order) {
     const result = type === 'refresh_token' ? await revokeRefreshToken(services, client, token, ip) : await revokeAccessToken(services, client, token, ip);
     if (result !== 'none') return result;
   }
+  // the hint is not echoed: error_description allows printable ASCII only (RFC 6749 §5.2)
+  if (typeof hint === 'object') throw new UnsupportedTokenType('this server revokes only its own access_token and refresh_token types');
   return 'none';
 }
 
@@ -40,14 +46,14 @@ async function revokeRefreshToken(services: Services, client: Client, token: str
     // another client's token: ignored, and the answer does not say so
     if (row.family.client_id !== client.client_id) return 'foreign' as const;
     const now = clock.now();
-    if (await repo.revokeFamily(row.family.id, now, 'revoked by client')) {
-      const expiresAt = Math.ceil(row.family.access_expires_at / 1000) + config.accessTokens.clockToleranceSeconds;
-      if (expiresAt > seconds(now)) await services.denyList.add([{ type: 'sid', value: row.family.id, expires_at: expiresAt }], trx);
-    }
+    // already revoked (by the client, reuse detection or the user's logout): nothing more to deny
+    if (!(await repo.revokeFamily(row.family.id, now, 'revoked by client'))) return 'already' as const;
+    const expiresAt = Math.ceil(row.family.access_expires_at / 1000) + config.accessTokens.clockToleranceSeconds;
+    if (expiresAt > seconds(now)) await services.denyList.add([{ type: 'sid', value: row.family.id, expires_at: expiresAt }], trx);
     return row.family;
   });
   if (found === undefined) return 'none';
-  if (found === 'foreign') return 'refresh_token';
+  if (found === 'foreign' || found === 'already') return 'refresh_token';
   await services.denyList.sync();
   services.events.revoked('refresh_token');
   await services.audit.record({ type: 'token.revoked', user_id: found.user_id, client_id: client.client_id, ip, detail: { token_type: 'refresh_token', sid: found.id } });
@@ -58,10 +64,14 @@ async function revokeAccessToken(services: Services, client: Client, token: stri
   const claims = await services.accessTokens.verify(token);
   if (!claims) return 'none';
   if (claims.client_id !== client.client_id) return 'access_token';
+  // revoking twice is not two revocations
+  if (services.denyList.isDenied({ jti: claims.jti })) return 'access_token';
   const expiresAt = claims.exp + services.config.accessTokens.clockToleranceSeconds;
   await services.denyList.add([{ type: 'jti', value: claims.jti, expires_at: expiresAt }]);
   await services.denyList.sync();
   services.events.revoked('access_token');
-  await services.audit.record({ type: 'token.revoked', user_id: claims.sub, client_id: client.client_id, ip, detail: { token_type: 'access_token', jti: claims.jti } });
+  // a client_credentials token's sub is the client itself, not a user
+  const user = claims.sub === claims.client_id ? {} : { user_id: claims.sub };
+  await services.audit.record({ type: 'token.revoked', ...user, client_id: client.client_id, ip, detail: { token_type: 'access_token', jti: claims.jti } });
   return 'access_token';
 }

@@ -38,7 +38,12 @@ export class AuditRepository {
   query(q: AuditQuery): Promise<AuditEventRow[]> {
     let query = this.db.selectFrom('audit_events').selectAll();
     if (q.user) query = query.where((eb) => eb.or([eb('username', '=', q.user as string), eb('user_id', '=', q.user as string)]));
-    if (q.type) query = q.type.endsWith('.*') ? query.where('type', 'like', `${q.type.slice(0, -1)}%`) : query.where('type', '=', q.type);
+    if (q.type) {
+      // a prefix match by substr, not LIKE: `_` and `%` in a type are literal, and LIKE's case
+      // rules differ (SQLite folds ASCII case, PostgreSQL does not)
+      const prefix = q.type.slice(0, -1);
+      query = q.type.endsWith('.*') ? query.where((eb) => eb(eb.fn('substr', [eb.ref('type'), eb.lit(1), eb.lit(prefix.length)]), '=', prefix)) : query.where('type', '=', q.type);
+    }
     if (q.since !== undefined) query = query.where('at', '>=', q.since);
     return query.orderBy('id').limit(q.limit ?? 10000).execute();
   }

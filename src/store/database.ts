@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, type Migration, type MigrationProvider, Migrator, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, type Migration, type MigrationProvider, Migrator, PostgresAdapter, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { type Dialect, migrations } from '../../migrations/index.js';
 import type { Database } from './schema.js';
@@ -14,6 +14,16 @@ export interface Store {
   dialect: Dialect;
   /** The SQLite file path or the (password-less) PostgreSQL URL, for messages. */
   location: string;
+  close(): Promise<void>;
+  /**
+   * PostgreSQL only: LISTEN on a channel over a dedicated connection (a pooled one would be handed
+   * to queries and lose its LISTEN), calling `onNotify` for each notification, and once after every
+   * reconnect (notifications sent while disconnected are lost: the caller catches up).
+   */
+  listen?(channel: string, onNotify: () => void, onError?: (err: Error) => void): Promise<Listener>;
+}
+
+export interface Listener {
   close(): Promise<void>;
 }
 
@@ -38,7 +48,27 @@ export function openStore(url: string, options: StoreOptions = {}): Store {
     const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
     const u = new URL(url);
     u.password = '';
-    return { db, dialect: 'postgres', location: u.toString(), close: () => db.destroy() };
+    const listeners = new Set<Listener>();
+    return {
+      db,
+      dialect: 'postgres',
+      location: u.toString(),
+      listen: async (channel, onNotify, onError) => {
+        const listener = await listenPostgres(url, channel, onNotify, onError);
+        listeners.add(listener);
+        return {
+          close: () => {
+            listeners.delete(listener);
+            return listener.close();
+          },
+        };
+      },
+      async close() {
+        for (const l of [...listeners]) await l.close();
+        listeners.clear();
+        await db.destroy();
+      },
+    };
   }
   if (url !== ':memory:') fs.mkdirSync(path.dirname(url), { recursive: true });
   const sqlite = new SQLite(url);
@@ -48,6 +78,92 @@ export function openStore(url: string, options: StoreOptions = {}): Store {
   sqlite.pragma('synchronous = NORMAL');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
   return { db, dialect: 'sqlite', location: url, close: () => db.destroy() };
+}
+
+/** The dialect behind a Kysely instance or transaction (for the few statements that differ). */
+export function dialectOf(db: Kysely<Database>): Dialect {
+  return db.getExecutor().adapter instanceof PostgresAdapter ? 'postgres' : 'sqlite';
+}
+
+const CHANNEL = /^[a-z_][a-z0-9_]{0,62}$/;
+const RECONNECT_MIN_MS = 250;
+const RECONNECT_MAX_MS = 10_000;
+
+/**
+ * One pg.Client outside the pool, LISTENing on `channel`; reconnects with backoff when the
+ * connection drops (a server restart, a failover, an idle timeout on the way) until closed.
+ */
+async function listenPostgres(url: string, channel: string, onNotify: () => void, onError: (err: Error) => void = () => undefined): Promise<Listener> {
+  if (!CHANNEL.test(channel)) throw new Error(`invalid channel name ${channel}`);
+  let client: pg.Client | undefined;
+  let closed = false;
+  let retry: NodeJS.Timeout | undefined;
+  let delay = RECONNECT_MIN_MS;
+
+  const connect = async (): Promise<void> => {
+    const c = new pg.Client({ connectionString: url, application_name: 'tollgate-listen' });
+    c.on('notification', (n) => {
+      if (n.channel === channel) onNotify();
+    });
+    let dropped = false;
+    const drop = (err?: Error) => {
+      if (dropped) return;
+      dropped = true;
+      c.removeAllListeners('notification');
+      c.end().catch(() => undefined);
+      if (client === c) client = undefined;
+      if (closed) return;
+      if (err) onError(err);
+      schedule();
+    };
+    c.on('error', (err) => drop(err));
+    c.on('end', () => drop(new Error('the LISTEN connection ended')));
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${channel}`);
+    } catch (e) {
+      dropped = true;
+      c.end().catch(() => undefined);
+      throw e;
+    }
+    if (closed) {
+      dropped = true;
+      await c.end().catch(() => undefined);
+      return;
+    }
+    client = c;
+    delay = RECONNECT_MIN_MS;
+  };
+
+  const schedule = () => {
+    if (closed || retry) return;
+    retry = setTimeout(() => {
+      retry = undefined;
+      connect()
+        .then(() => {
+          // whatever was notified while we were away
+          if (!closed) onNotify();
+        })
+        .catch((err: unknown) => {
+          onError(err instanceof Error ? err : new Error(String(err)));
+          delay = Math.min(delay * 2, RECONNECT_MAX_MS);
+          schedule();
+        });
+    }, delay);
+    retry.unref();
+  };
+
+  await connect();
+  return {
+    async close() {
+      closed = true;
+      if (retry) clearTimeout(retry);
+      retry = undefined;
+      const c = client;
+      client = undefined;
+      if (c) await c.end().catch(() => undefined);
+    },
+  };
 }
 
 class StaticMigrationProvider implements MigrationProvider {

@@ -1,5 +1,12 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
+import { dialectOf } from './database.js';
 import type { Database, DenyListRow, DenyType } from './schema.js';
+
+/** PostgreSQL NOTIFY channel: every instance LISTENs and syncs its deny list on a notification. */
+export const DENY_LIST_CHANNEL = 'tollgate_deny_list';
+
+// pg_advisory_xact_lock key for deny-list writers ("tollgate" + "deny" in ASCII, as one bigint)
+const DENY_LIST_WRITE_LOCK = 0x746f6c6c64656e79n;
 
 export interface NewDenyEntry {
   type: DenyType;
@@ -11,12 +18,40 @@ export interface NewDenyEntry {
 export class DenyListRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
+  /**
+   * Appends entries. The feed's cursor is the id, and a reader that has seen id N must never later
+   * find a smaller id appear (a subscriber resuming with Last-Event-ID would miss it). SQLite has
+   * one writer at a time, so ids commit in order. PostgreSQL sequences do not: two transactions
+   * take ids 5 and 6, 6 commits first, a sync moves the cursor to 6 and 5 is never seen. So on
+   * PostgreSQL the inserting transaction first takes a transaction-scoped advisory lock, held until
+   * it commits: the next writer draws its id only after this one is visible, and ids become
+   * visible in order. An advisory lock rather than LOCK TABLE deny_list IN SHARE ROW EXCLUSIVE
+   * MODE because it serializes only the writers: the feed's readers, prune's DELETE and autovacuum
+   * never wait for it. The cost is one writer at a time, for the few milliseconds before its
+   * commit (callers add entries last in their transactions). NOTIFY is transactional too: it is
+   * delivered on commit, so listeners never sync before the entries are visible.
+   */
   async insert(entries: NewDenyEntry[], at: number): Promise<void> {
     if (entries.length === 0) return;
-    await this.db
-      .insertInto('deny_list')
-      .values(entries.map((e) => ({ type: e.type, value: e.value, issued_before: e.issued_before ?? null, expires_at: e.expires_at, created_at: at })))
-      .execute();
+    const rows = entries.map((e) => ({ type: e.type, value: e.value, issued_before: e.issued_before ?? null, expires_at: e.expires_at, created_at: at }));
+    if (dialectOf(this.db) !== 'postgres') {
+      await this.db.insertInto('deny_list').values(rows).execute();
+      return;
+    }
+    const write = async (trx: Kysely<Database>) => {
+      await sql`select pg_advisory_xact_lock(${sql.lit(DENY_LIST_WRITE_LOCK)})`.execute(trx);
+      await trx.insertInto('deny_list').values(rows).execute();
+      await sql`notify ${sql.raw(DENY_LIST_CHANNEL)}`.execute(trx);
+    };
+    // outside a transaction the lock would be released before the insert: make one
+    if (this.db.isTransaction) await write(this.db);
+    else await this.db.transaction().execute(write);
+  }
+
+  /** Sets the id sequence past the largest id (after copying rows with their ids; PostgreSQL only). */
+  async resetSequence(): Promise<void> {
+    if (dialectOf(this.db) !== 'postgres') return;
+    await sql`select setval(pg_get_serial_sequence('deny_list', 'id'), coalesce((select max(id) from deny_list), 0) + 1, false)`.execute(this.db);
   }
 
   /** Live entries after a cursor (id), oldest first. */

@@ -42,10 +42,10 @@ export class UserRepository {
   }
 
   async addRole(userId: string, role: string, at: number): Promise<void> {
-    const exists = await this.db.selectFrom('roles').select('name').where('name', '=', role).executeTakeFirst();
-    if (!exists) await this.db.insertInto('roles').values({ name: role, created_at: at }).execute();
-    const has = await this.db.selectFrom('user_roles').select('role_name').where('user_id', '=', userId).where('role_name', '=', role).executeTakeFirst();
-    if (!has) await this.db.insertInto('user_roles').values({ user_id: userId, role_name: role }).execute();
+    // ON CONFLICT DO NOTHING, not check-then-insert: two processes adding the same role must not
+    // collide (on PostgreSQL a unique violation would also abort the caller's whole transaction)
+    await this.db.insertInto('roles').values({ name: role, created_at: at }).onConflict((oc) => oc.column('name').doNothing()).execute();
+    await this.db.insertInto('user_roles').values({ user_id: userId, role_name: role }).onConflict((oc) => oc.columns(['user_id', 'role_name']).doNothing()).execute();
   }
 
   async removeRole(userId: string, role: string): Promise<void> {

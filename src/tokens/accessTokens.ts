@@ -73,7 +73,9 @@ export class AccessTokens {
     } catch {
       return undefined;
     }
-    if (typeof header.kid !== 'string' || FORBIDDEN_HEADERS.some((h) => h in header) || header.crit !== undefined) return undefined;
+    // crit: extensions we do not implement must not be ignored (RFC 7515 §4.1.11); cty: ours are
+    // never nested (RFC 7519 §5.2), and the inner claims of a nested token were never checked
+    if (typeof header.kid !== 'string' || FORBIDDEN_HEADERS.some((h) => h in header) || header.crit !== undefined || header.cty !== undefined) return undefined;
     const key = this.deps.keyring.verificationKey(header.kid);
     // the algorithm comes from our key, never from the token (alg: none, HS256 with a public key)
     if (!key || header.alg !== key.alg) return undefined;

@@ -1,7 +1,8 @@
 // Refresh tokens: opaque `tgr_…` strings, stored only as SHA-256 hashes. A successor is derived,
 // not drawn at random: HMAC-SHA256 of the spent token under a key derived from the KEK. So a
 // client's retry within the grace window can be given the very same successor without the store
-// ever holding a token.
+// ever holding a token. Whoever holds that key and one token of a family can compute all its later
+// tokens, so the key lives only in memory, derived from the KEK, which is never in the store.
 import crypto from 'node:crypto';
 import { REFRESH_TOKEN_PREFIX, formatSecret, isWellFormedSecret, mintSecret, sha256Hex } from './secrets.js';
 

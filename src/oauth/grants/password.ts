@@ -20,10 +20,11 @@ export const passwordGrant: GrantHandler = {
     const scope = grantScope(params.get('scope'), client.scope);
     const { throttle, hasher, audit, clock, config } = services;
 
-    const wait = await throttle.retryAfter(username, ip);
-    if (wait > 0) {
+    // counted as a failure until proven otherwise, so parallel guesses cannot all slip past the limit
+    const attempt = await throttle.begin(username, ip);
+    if (attempt.retryAfter > 0) {
       await audit.record({ type: 'sign_in.throttled', username, client_id: client.client_id, ip });
-      throw new TooManyAttempts('too many failed sign-in attempts; try again later', wait);
+      throw new TooManyAttempts('too many failed sign-in attempts; try again later', attempt.retryAfter);
     }
 
     const users = new UserRepository(services.db);
@@ -32,15 +33,15 @@ export const passwordGrant: GrantHandler = {
     try {
       ok = user ? await hasher.verify(user.password_hash, password) : await hasher.verifyDummy(password);
     } catch (e) {
-      if (e instanceof HasherOverloaded) throw new TemporarilyUnavailable('the server is busy; try again shortly', 1);
-      throw e;
+      if (!(e instanceof HasherOverloaded)) throw e;
+      await attempt.withdraw(); // a busy server is no evidence of guessing
+      throw new TemporarilyUnavailable('the server is busy; try again shortly', 1);
     }
     if (!user || !ok || user.enabled !== 1) {
-      await throttle.recordFailure(username, ip);
       await audit.record({ type: 'sign_in.failure', username, user_id: user?.id, client_id: client.client_id, ip, detail: { reason: !user ? 'unknown user' : !ok ? 'wrong password' : 'disabled' } });
       throw new InvalidGrant(WRONG);
     }
-    await throttle.clear(username);
+    await attempt.succeeded();
 
     const roles = await users.roles(user.id);
     const now = clock.now();

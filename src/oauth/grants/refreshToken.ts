@@ -2,9 +2,12 @@
 // bottom. Every use spends the token and mints its successor; a spent token presented again is a
 // replay and revokes the whole family, except:
 // - a request that was already in flight when the token was spent lost a race: invalid_grant,
-//   the family stays (exactly one winner per token);
+//   the family stays (exactly one winner per token). "In flight" is judged by the arrival time
+//   (TokenRequest.receivedAt) against the spend time, with RACE_TOLERANCE_MS of slack;
 // - within the client's retry grace window, the same client presenting it again (its successor
 //   still unused) gets the same successor back: a lost response is retried, not punished.
+// Competing rotations of one token are serialized by locking its row first, so the loser always
+// reads the winner's committed spend, whether it runs on another connection or in another worker.
 import type { Kysely } from 'kysely';
 import { seconds } from '../../clock.js';
 import { RefreshTokenRepository } from '../../store/refreshTokens.js';
@@ -24,6 +27,17 @@ type Outcome =
 export function retryGraceSeconds(services: Services, client: Client): number {
   return client.refresh_grace_seconds ?? services.config.refreshTokens.retryGraceSeconds;
 }
+
+/**
+ * How much later than the spend a request may have arrived and still count as in flight when the
+ * token was spent. A burst of parallel refreshes (tabs, a retrying HTTP stack) reaches the handler
+ * over several milliseconds: the server reads sockets one by one and the first request can spend
+ * the token before the last one's arrival is even stamped, in this process or another worker. A
+ * request inside the slack is refused without revoking anything (it gets no token), so the slack
+ * costs only detection of a replay made within it of the spend; RFC 9700 §4.14.2 strictness is
+ * kept for anything later.
+ */
+export const RACE_TOLERANCE_MS = 2000;
 
 export const refreshTokenGrant: GrantHandler = {
   grantType: 'refresh_token',
@@ -53,9 +67,12 @@ export const refreshTokenGrant: GrantHandler = {
 
 async function rotate(trx: Kysely<Database>, presented: string, { params, client, receivedAt }: TokenRequest, services: Services): Promise<Outcome> {
   const { clock, config } = services;
-  const now = clock.now();
   const repo = new RefreshTokenRepository(trx);
   const hash = RefreshTokenMinter.hash(presented);
+  // first statement, before any read: a concurrent rotation of this token commits before we read it
+  // (a SQLite read snapshot taken earlier could not be upgraded to a write: SQLITE_BUSY)
+  await repo.lockToken(hash);
+  const now = clock.now();
   const row = await repo.findWithFamily(hash);
   if (!row) return { kind: 'refused', why: 'the refresh token is invalid' };
   const family = row.family;
@@ -79,10 +96,14 @@ async function rotate(trx: Kysely<Database>, presented: string, { params, client
     const grace = retryGraceSeconds(services, client);
     if (grace > 0 && now - spentAt <= grace * 1000) {
       const child = await repo.findToken(RefreshTokenMinter.hash(successor));
-      if (child && child.spent_at === null) return issue('retry');
+      // the successor is the family's only live token: handing it out again keeps the family one line
+      if (child && child.spent_at === null) {
+        if (child.expires_at <= now) return { kind: 'refused', why: 'the refresh token has expired' };
+        return issue('retry');
+      }
     }
-    // spent while this request was in flight: a lost race, not a replay
-    if (raced || spentAt >= receivedAt) return { kind: 'refused', why: 'the refresh token was already used' };
+    // arrived before the spend, or in the same burst: a lost race, not a replay
+    if (raced || receivedAt <= spentAt + RACE_TOLERANCE_MS) return { kind: 'refused', why: 'the refresh token was already used' };
     await repo.revokeFamily(family.id, now, 'refresh token reuse');
     const expiresAt = Math.ceil(family.access_expires_at / 1000) + config.accessTokens.clockToleranceSeconds;
     if (expiresAt > seconds(now)) await services.denyList.add([{ type: 'sid', value: family.id, expires_at: expiresAt }], trx);

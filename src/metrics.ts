@@ -1,0 +1,144 @@
+// GET /metrics: Prometheus text format via prom-client, one Registry per app (tests build many
+// apps in one process; the global registry would mix them and refuse duplicate names).
+// Labels are bounded, known sets only (the router's path, never the raw URL; the grant type, the
+// token type): no token, username, client id or secret ever becomes a label.
+import type { Context, Next } from 'koa';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { SseHub } from './http/sse.js';
+import type { ProtocolEvents, Services } from './oauth/services.js';
+
+const GRANTS = new Set(['password', 'refresh_token', 'client_credentials']);
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+/** What the router's /metrics route needs. */
+export interface MetricsEndpoint {
+  contentType: string;
+  render(): Promise<string>;
+}
+
+export class Metrics implements MetricsEndpoint {
+  readonly registry = new Registry();
+  private readonly requests: Counter<'method' | 'route' | 'status'>;
+  private readonly latency: Histogram<'method' | 'route' | 'status'>;
+  private readonly issued: Counter<'grant'>;
+  private readonly reuse: Counter;
+  private readonly retries: Counter;
+  private readonly revocations: Counter<'token_type'>;
+  private observed: { services: Services; hub: SseHub } | undefined;
+
+  constructor() {
+    const registers = [this.registry];
+    this.requests = new Counter({ name: 'tollgate_http_requests_total', help: 'HTTP requests by route (the router path) and status', labelNames: ['method', 'route', 'status'], registers });
+    this.latency = new Histogram({
+      name: 'tollgate_http_request_duration_seconds',
+      help: 'HTTP request latency by route and status (to the response headers; an SSE stream counts until it opens)',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+      registers,
+    });
+    this.issued = new Counter({ name: 'tollgate_tokens_issued_total', help: 'access tokens issued, by grant type', labelNames: ['grant'], registers });
+    this.reuse = new Counter({ name: 'tollgate_refresh_reuse_detected_total', help: 'spent refresh tokens presented again (the family was revoked)', registers });
+    this.retries = new Counter({ name: 'tollgate_refresh_retries_total', help: 'refresh requests answered with the same successor within the retry grace', registers });
+    this.revocations = new Counter({ name: 'tollgate_revocations_total', help: 'tokens revoked at POST /revoke, by token type', labelNames: ['token_type'], registers });
+    for (const grant of GRANTS) this.issued.inc({ grant }, 0);
+    for (const tokenType of ['access_token', 'refresh_token']) this.revocations.inc({ token_type: tokenType }, 0);
+
+    // read at scrape time from the app's services (see observe())
+    const observed = () => this.observed;
+    new Gauge({
+      name: 'tollgate_deny_list_entries',
+      help: 'deny-list entries held in memory (jti, sid and sub)',
+      registers,
+      collect() {
+        this.set(observed()?.services.denyList.size ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'tollgate_sse_subscribers',
+      help: 'open GET /deny-list/events streams',
+      registers,
+      collect() {
+        this.set(observed()?.hub.streams.size ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'tollgate_password_hash_queue_depth',
+      help: 'password hashes waiting for an argon2 slot',
+      registers,
+      collect() {
+        this.set(observed()?.services.hasher.queueDepth ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'tollgate_password_hash_active',
+      help: 'argon2 hashes running now',
+      registers,
+      collect() {
+        this.set(observed()?.services.hasher.active ?? 0);
+      },
+    });
+    let reportedWait = 0;
+    new Counter({
+      name: 'tollgate_password_hash_wait_seconds_total',
+      help: 'total time password hashes waited in the queue for an argon2 slot',
+      registers,
+      collect() {
+        // the hasher keeps the running total; a counter only goes up by what accrued since the last scrape
+        const waited = (observed()?.services.hasher.waitedMs ?? 0) / 1000;
+        if (waited > reportedWait) {
+          this.inc(waited - reportedWait);
+          reportedWait = waited;
+        }
+      },
+    });
+    new Gauge({
+      name: 'tollgate_signing_key_loaded',
+      help: '1 when an active signing key is loaded',
+      registers,
+      collect() {
+        this.set(observed()?.services.keyring.hasActiveKey() ? 1 : 0);
+      },
+    });
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  render(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  /** The counters the protocol layer reports (pass to createServices). */
+  readonly events: ProtocolEvents = {
+    tokenIssued: (grant) => this.issued.inc({ grant: GRANTS.has(grant) ? grant : 'other' }),
+    refreshReuse: () => this.reuse.inc(),
+    refreshRetry: () => this.retries.inc(),
+    revoked: (kind) => this.revocations.inc({ token_type: kind }),
+  };
+
+  /** Lets the gauges read the app's state at scrape time. */
+  observe(services: Services, hub: SseHub): void {
+    this.observed = { services, hub };
+  }
+
+  /** Counts every request and its latency by the route that matched, after the error middleware set the status. */
+  http() {
+    return async (ctx: Context, next: Next) => {
+      const start = performance.now();
+      try {
+        await next();
+      } finally {
+        const matched = (ctx as Context & { _matchedRoute?: string | RegExp })._matchedRoute;
+        const labels = {
+          method: METHODS.has(ctx.method) ? ctx.method : 'other',
+          // the router's path template, never the raw URL (unbounded, and it may carry secrets)
+          route: typeof matched === 'string' ? matched : 'unmatched',
+          status: String(ctx.status),
+        };
+        this.requests.inc(labels);
+        this.latency.observe(labels, (performance.now() - start) / 1000);
+      }
+    };
+  }
+}

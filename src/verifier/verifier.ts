@@ -1,0 +1,210 @@
+// createVerifier: what a resource server runs on every request. Checks in a fixed order, each
+// mapped to one error code: size and shape, then the header (before any key is looked up or any
+// signature computed), the signature with a key from the issuer's JWK Set, then typ, iss, aud,
+// exp/nbf, and last the deny list kept in memory from Tollgate's feed.
+import { type JWTPayload, type JWTVerifyGetKey, compactVerify, createRemoteJWKSet, errors } from 'jose';
+import { DenyListMirror, type DenyListOptions } from './denyList.js';
+import { VerificationError } from './errors.js';
+
+export interface VerifierOptions {
+  /** The expected `iss`; the JWK Set defaults to `${issuer}/.well-known/jwks.json`. */
+  issuer: string;
+  /** The expected `aud`: a token is accepted when its aud names this (or any one of these). */
+  audience: string | string[];
+  jwksUri?: string;
+  /** The accepted signature algorithms (asymmetric only). Default ES256, EdDSA, RS256, PS256. */
+  algorithms?: string[];
+  /** Seconds of leeway for exp/nbf/iat (default 5). */
+  clockTolerance?: number;
+  denyList?: DenyListOptions;
+}
+
+/** RFC 9068 §2.2 claims, plus Tollgate's `roles` and `sid`. */
+export interface AccessTokenClaims extends JWTPayload {
+  iss: string;
+  sub: string;
+  aud: string | string[];
+  exp: number;
+  iat: number;
+  jti: string;
+  client_id: string;
+  scope?: string;
+  roles?: string[];
+  sid?: string;
+}
+
+export interface Verifier {
+  readonly issuer: string;
+  readonly audience: string | string[];
+  /** Resolves once the JWK Set and the deny list are loaded; rejects if loading them fails. */
+  ready(): Promise<void>;
+  /** The claims of an acceptable access token; anything else throws a VerificationError. */
+  verify(token: string): Promise<AccessTokenClaims>;
+  /** Stops the deny-list stream and every timer. */
+  close(): void;
+}
+
+/** Tokens are well under 2 KiB; a longer string is refused before any decoding. */
+export const MAX_TOKEN_LENGTH = 8192;
+const ASYMMETRIC = ['ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
+const DEFAULT_ALGORITHMS = ['ES256', 'EdDSA', 'RS256', 'PS256'];
+// Header members that let a token name its own verification key (RFC 8725 §3.10): a forged token
+// would bring the key that verifies it.
+const KEY_CARRYING_HEADERS = ['jku', 'x5u', 'jwk', 'x5c', 'x5t', 'x5t#S256'];
+// Compact JWS only: three base64url segments; an empty signature is let through here so that
+// `alg: none` is reported as the algorithm failure it is.
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
+export function createVerifier(options: VerifierOptions): Verifier {
+  const issuer = requireString(options.issuer, 'issuer');
+  const audiences = typeof options.audience === 'string' ? [options.audience] : Array.isArray(options.audience) ? options.audience : [];
+  if (audiences.length === 0 || audiences.some((a) => typeof a !== 'string' || a === '')) throw new TypeError('audience must be a non-empty string or array of strings');
+  const algorithms = options.algorithms ?? DEFAULT_ALGORITHMS;
+  // HS256 "verified" with the issuer's public key as the HMAC secret is the classic forgery
+  // (RFC 8725 §2.1): symmetric algorithms cannot even be configured
+  for (const alg of algorithms) if (!ASYMMETRIC.includes(alg)) throw new TypeError(`algorithm ${alg} is not allowed (one of ${ASYMMETRIC.join(', ')})`);
+  if (algorithms.length === 0) throw new TypeError('algorithms must name at least one algorithm');
+  const tolerance = options.clockTolerance ?? 5;
+  if (!Number.isFinite(tolerance) || tolerance < 0) throw new TypeError('clockTolerance must be a non-negative number of seconds');
+  const jwksUri = new URL(options.jwksUri ?? `${issuer.replace(/\/+$/, '')}/.well-known/jwks.json`);
+
+  const now = () => Date.now();
+  const jwks = createRemoteJWKSet(jwksUri);
+  const denyList = options.denyList ? new DenyListMirror(options.denyList, { now, clockToleranceSeconds: tolerance }) : undefined;
+
+  // jose's key lookup errors, translated: a kid the issuer does not publish is a bad signature; an
+  // unreachable JWK Set is the verifier's problem, not the token's
+  const getKey: JWTVerifyGetKey = async (header, token) => {
+    try {
+      return await jwks(header, token);
+    } catch (e) {
+      if (e instanceof errors.JWKSNoMatchingKey || e instanceof errors.JWKSMultipleMatchingKeys) throw new VerificationError('ERR_TOKEN_SIGNATURE', 'no single key of the issuer has this kid', { cause: e });
+      if (e instanceof errors.JOSENotSupported) throw new VerificationError('ERR_TOKEN_ALGORITHM', 'the algorithm is not supported', { cause: e });
+      throw new VerificationError('ERR_JWKS_UNAVAILABLE', "the issuer's JWK Set could not be loaded", { cause: e });
+    }
+  };
+
+  async function verify(token: string): Promise<AccessTokenClaims> {
+    if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH || !COMPACT_JWS.test(token)) throw new VerificationError('ERR_TOKEN_MALFORMED', 'not a compact JWS of acceptable size');
+    const [encodedHeader = ''] = token.split('.');
+    const header = checkHeader(decodeSegment(encodedHeader, 'header'), algorithms);
+
+    let payloadBytes: Uint8Array;
+    try {
+      ({ payload: payloadBytes } = await compactVerify(token, getKey, { algorithms }));
+    } catch (e) {
+      throw translate(e);
+    }
+    const claims = parseJson(payloadBytes, 'payload');
+
+    // RFC 9068 §4: an ID token or any other JWT signed by the same key is not an access token
+    if (typeof header.typ !== 'string' || !['at+jwt', 'application/at+jwt'].includes(header.typ.toLowerCase())) throw new VerificationError('ERR_TOKEN_TYPE', 'typ is not at+jwt');
+    if (claims.iss !== issuer) throw new VerificationError('ERR_TOKEN_ISSUER', 'iss is not the expected issuer');
+    const aud = claims.aud;
+    const tokenAudiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
+    if (!tokenAudiences.some((a) => typeof a === 'string' && audiences.includes(a))) throw new VerificationError('ERR_TOKEN_AUDIENCE', 'aud does not name this resource server');
+
+    const nowSeconds = Math.floor(now() / 1000);
+    if (!isNumericDate(claims.exp)) throw new VerificationError('ERR_TOKEN_MALFORMED', 'exp is missing or not a number');
+    if (claims.exp <= nowSeconds - tolerance) throw new VerificationError('ERR_TOKEN_EXPIRED', 'the token has expired');
+    if (claims.nbf !== undefined && (!isNumericDate(claims.nbf) || claims.nbf > nowSeconds + tolerance)) throw new VerificationError('ERR_TOKEN_NOT_YET_VALID', 'nbf is in the future');
+    if (!isNumericDate(claims.iat)) throw new VerificationError('ERR_TOKEN_MALFORMED', 'iat is missing or not a number');
+    if (claims.iat > nowSeconds + tolerance) throw new VerificationError('ERR_TOKEN_NOT_YET_VALID', 'iat is in the future');
+    if (!isAccessTokenClaims(claims)) throw new VerificationError('ERR_TOKEN_MALFORMED', 'a claim RFC 9068 requires is missing or mistyped');
+
+    if (denyList) {
+      if (denyList.isDenied(claims)) throw new VerificationError('ERR_TOKEN_REVOKED', 'the token has been revoked');
+      if (!denyList.fresh) denyList.nudge();
+      // fail closed: a list we could not refresh may be missing the revocation that matters
+      if (!denyList.fresh && !denyList.failOpen) throw new VerificationError('ERR_DENY_LIST_UNAVAILABLE', 'the deny list has not been synced within maxStaleness');
+    }
+    return claims;
+  }
+
+  return {
+    issuer,
+    audience: options.audience,
+    async ready() {
+      const loads: Promise<unknown>[] = [];
+      if (!jwks.fresh) {
+        loads.push(
+          jwks.reload().catch((e: unknown) => {
+            throw new VerificationError('ERR_JWKS_UNAVAILABLE', `the JWK Set at ${jwksUri.href} could not be loaded`, { cause: e });
+          }),
+        );
+      }
+      if (denyList) {
+        denyList.nudge();
+        loads.push(
+          denyList.whenLoaded().catch((e: unknown) => {
+            throw new VerificationError('ERR_DENY_LIST_UNAVAILABLE', `the deny list could not be loaded: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+          }),
+        );
+      }
+      await Promise.all(loads);
+    },
+    verify,
+    close() {
+      denyList?.close();
+    },
+  };
+}
+
+function checkHeader(header: Record<string, unknown>, algorithms: string[]): Record<string, unknown> {
+  for (const name of KEY_CARRYING_HEADERS) if (name in header) throw new VerificationError('ERR_TOKEN_MALFORMED', `the ${name} header is not accepted`);
+  // nothing here understands critical extensions, so a token that demands one is refused (RFC 7515 §4.1.11)
+  if ('crit' in header) throw new VerificationError('ERR_TOKEN_MALFORMED', 'the crit header is not accepted');
+  if ('b64' in header) throw new VerificationError('ERR_TOKEN_MALFORMED', 'the b64 header is not accepted');
+  // a nested JWT (RFC 7519 §5.2) is not an access token
+  if (typeof header.cty === 'string' && ['jwt', 'application/jwt'].includes(header.cty.toLowerCase())) throw new VerificationError('ERR_TOKEN_MALFORMED', 'a nested JWT is not accepted');
+  if (typeof header.alg !== 'string') throw new VerificationError('ERR_TOKEN_MALFORMED', 'alg is missing');
+  if (!algorithms.includes(header.alg)) throw new VerificationError('ERR_TOKEN_ALGORITHM', `alg ${header.alg.slice(0, 16)} is not allowed`);
+  if (typeof header.kid !== 'string' || header.kid === '') throw new VerificationError('ERR_TOKEN_MALFORMED', 'kid is missing');
+  return header;
+}
+
+function translate(e: unknown): VerificationError {
+  if (e instanceof VerificationError) return e;
+  if (e instanceof errors.JWSSignatureVerificationFailed) return new VerificationError('ERR_TOKEN_SIGNATURE', 'the signature does not verify', { cause: e });
+  if (e instanceof errors.JOSEAlgNotAllowed || e instanceof errors.JOSENotSupported) return new VerificationError('ERR_TOKEN_ALGORITHM', 'the algorithm is not allowed', { cause: e });
+  // a key whose type or size does not fit the algorithm also means the token was not signed by it
+  if (e instanceof TypeError || e instanceof errors.JWKInvalid || e instanceof errors.JWKSInvalid) return new VerificationError('ERR_TOKEN_SIGNATURE', 'the key does not verify this algorithm', { cause: e });
+  return new VerificationError('ERR_TOKEN_MALFORMED', 'the token could not be parsed', { cause: e });
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+function decodeSegment(segment: string, what: string): Record<string, unknown> {
+  return parseJson(Buffer.from(segment, 'base64url'), what);
+}
+
+function parseJson(bytes: Uint8Array, what: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(strictUtf8.decode(bytes));
+  } catch {
+    throw new VerificationError('ERR_TOKEN_MALFORMED', `the ${what} is not JSON`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new VerificationError('ERR_TOKEN_MALFORMED', `the ${what} is not a JSON object`);
+  return value as Record<string, unknown>;
+}
+
+function isNumericDate(v: unknown): v is number {
+  return typeof v === 'number' && Number.isFinite(v);
+}
+
+function isAccessTokenClaims(c: Record<string, unknown>): c is AccessTokenClaims {
+  return (
+    typeof c.sub === 'string' &&
+    typeof c.jti === 'string' &&
+    typeof c.client_id === 'string' &&
+    (c.scope === undefined || typeof c.scope === 'string') &&
+    (c.sid === undefined || typeof c.sid === 'string') &&
+    (c.roles === undefined || (Array.isArray(c.roles) && c.roles.every((r) => typeof r === 'string')))
+  );
+}
+
+function requireString(v: unknown, name: string): string {
+  if (typeof v !== 'string' || v === '') throw new TypeError(`${name} is required`);
+  return v;
+}

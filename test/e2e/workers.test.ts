@@ -1,0 +1,248 @@
+// Issue 8 across processes: `tollgate serve --workers 2` (node:cluster; one SQLite file shared by
+// two workers) keeps the refresh-rotation guarantees when the 20 racing requests are spread over
+// both workers: one winner at grace 0, one shared successor at grace 10. And SIGTERM stops it all.
+import { type ChildProcess, spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import SQLite from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RefreshTokenMinter } from '../../src/tokens/refreshTokens.js';
+import { PASSWORD, decodeJwt } from '../helpers.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BIN = path.join(ROOT, 'bin', 'tollgate');
+
+type TokenBody = { access_token: string; refresh_token: string; error?: string };
+type LogLine = { msg?: string; pid?: number; path?: string; status?: number };
+
+let dir: string;
+let database: string;
+let env: NodeJS.ProcessEnv;
+let url: string;
+let server: ChildProcess | undefined;
+let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+const logs: LogLine[] = [];
+let output = '';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function cli(args: string[], stdin = ''): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`tollgate ${args.join(' ')} exited ${code}: ${stderr}`))));
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(stdin);
+  });
+}
+
+async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, ms = 15_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; server output:\n${output.slice(-4000)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Reads the store the server is writing (WAL: a reader never blocks the workers). */
+function query<T>(sql: string, ...params: unknown[]): T[] {
+  const db = new SQLite(database, { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare(sql).all(...params) as T[];
+  } finally {
+    db.close();
+  }
+}
+
+const post = (body: Record<string, string>) =>
+  fetch(`${url}/token`, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(body) }).then(async (r) => ({
+    status: r.status,
+    body: (await r.json()) as TokenBody,
+  }));
+
+const workerPids = () => [...new Set(logs.filter((l) => l.msg === 'tollgate listening').map((l) => l.pid))];
+
+async function signIn(clientId: string) {
+  const res = await post({ grant_type: 'password', username: 'alice', password: PASSWORD, client_id: clientId });
+  expect(res.status).toBe(200);
+  return res.body;
+}
+
+/** 20 refreshes with one token at once; returns the answers and the worker pids that served them. */
+async function race(clientId: string, token: string) {
+  const before = logs.length;
+  const results = await Promise.all(Array.from({ length: 20 }, () => post({ grant_type: 'refresh_token', refresh_token: token, client_id: clientId })));
+  // request lines are written after the response: wait until all 20 have reached us
+  const served = await until('the request logs of the race', () => {
+    const lines = logs.slice(before).filter((l) => l.msg === 'request' && l.path === '/token');
+    return lines.length >= 20 ? lines : undefined;
+  });
+  return { results, pids: new Set(served.map((l) => l.pid)) };
+}
+
+const familyRow = (sid: string) => query<{ revoked_at: number | null }>('select revoked_at from refresh_token_families where id = ?', sid)[0];
+const liveTokens = (sid: string) => query<{ n: number }>('select count(*) as n from refresh_tokens where family_id = ? and spent_at is null', sid)[0]?.n;
+const successorRows = (token: string) => query<{ token_hash: string }>('select token_hash from refresh_tokens where parent_hash = ?', RefreshTokenMinter.hash(token));
+const sidOf = (body: { access_token: string }) => String(decodeJwt(body.access_token).payload.sid);
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-workers-'));
+  database = path.join(dir, 'tollgate.db');
+  const port = await freePort();
+  url = `http://127.0.0.1:${port}`;
+  const config = path.join(dir, 'config.json');
+  fs.writeFileSync(config, JSON.stringify({ passwords: { memoryCostKiB: 1024, timeCost: 1, parallelism: 1 }, log: { level: 'info' } }));
+  // only what an operator's shell would pass: nothing leaks in from the test runner
+  env = {
+    PATH: process.env.PATH,
+    HOME: dir,
+    TOLLGATE_CONFIG: config,
+    TOLLGATE_DATABASE: database,
+    TOLLGATE_KEY_ENCRYPTION_KEY: crypto.randomBytes(32).toString('base64url'),
+    TOLLGATE_HOST: '127.0.0.1',
+    TOLLGATE_PORT: String(port),
+    TOLLGATE_ISSUER: url,
+  };
+
+  await cli(['users', 'add', 'alice', '--password-stdin'], `${PASSWORD}\n`);
+  await cli(['clients', 'add', 'strict', '--public', '--grant', 'password', '--grant', 'refresh_token', '--json']);
+  await cli(['clients', 'add', 'lenient', '--public', '--grant', 'password', '--grant', 'refresh_token', '--refresh-grace', '10', '--json']);
+
+  // its own process group, so afterAll can stop the primary and every worker at once
+  const child = spawn(process.execPath, [BIN, 'serve', '--workers', '2'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  server = child;
+  exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  let partial = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+    output += d;
+    const lines = (partial + d).split('\n');
+    partial = lines.pop() ?? '';
+    for (const line of lines) {
+      try {
+        logs.push(JSON.parse(line) as LogLine);
+      } catch {
+        // not a log line
+      }
+    }
+  });
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (output += d));
+
+  await until('two workers listening', () => (workerPids().length === 2 ? true : undefined));
+  await until('/readyz', async () => ((await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200 ? true : undefined));
+});
+
+afterAll(async () => {
+  if (server?.pid !== undefined && server.exitCode === null && server.signalCode === null) {
+    try {
+      process.kill(-server.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    await exited;
+  }
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('tollgate serve --workers 2', () => {
+  it('runs two worker processes behind one port, on one store', async () => {
+    const pids = workerPids();
+    expect(pids).toHaveLength(2);
+    expect(pids).not.toContain(server?.pid);
+    expect(logs.some((l) => l.msg === 'tollgate primary started' && l.pid === server?.pid)).toBe(true);
+    // one set of keys, created by the primary before the workers started
+    expect(query<{ n: number }>("select count(*) as n from signing_keys where state = 'active'")[0]?.n).toBe(1);
+    const jwks = (await (await fetch(`${url}/.well-known/jwks.json`)).json()) as { keys: unknown[] };
+    expect(jwks.keys.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('took the per-client grace from the CLI (clients add --refresh-grace)', async () => {
+    const lenient = JSON.parse(await cli(['clients', 'show', 'lenient', '--json'])) as { refresh_grace_seconds: number | null };
+    const strict = JSON.parse(await cli(['clients', 'show', 'strict', '--json'])) as { refresh_grace_seconds: number | null };
+    expect(lenient.refresh_grace_seconds).toBe(10);
+    expect(strict.refresh_grace_seconds).toBeNull();
+  });
+
+  it('grace 0: exactly one of 20 concurrent refreshes wins across both workers; the rest get invalid_grant and the family stays intact', async () => {
+    const first = await signIn('strict');
+    const sid = sidOf(first);
+    const { results, pids } = await race('strict', first.refresh_token);
+    expect(pids.size).toBe(2);
+    const winners = results.filter((r) => r.status === 200);
+    expect(winners).toHaveLength(1);
+    for (const r of results.filter((x) => x.status !== 200)) expect(r).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    expect(familyRow(sid)?.revoked_at).toBeNull();
+    expect(query("select value from deny_list where type = 'sid' and value = ?", sid)).toEqual([]);
+    expect(successorRows(first.refresh_token)).toHaveLength(1);
+    expect(liveTokens(sid)).toBe(1);
+    // the winner's successor carries the family on
+    const next = await post({ grant_type: 'refresh_token', refresh_token: String(winners[0]?.body.refresh_token), client_id: 'strict' });
+    expect(next.status).toBe(200);
+    expect(sidOf(next.body)).toBe(sid);
+  });
+
+  it('grace 10: all 20 concurrent refreshes across both workers answer 200 with the same successor, and one successor is stored', async () => {
+    const first = await signIn('lenient');
+    const sid = sidOf(first);
+    const { results, pids } = await race('lenient', first.refresh_token);
+    expect(pids.size).toBe(2);
+    expect(results.map((r) => r.status)).toEqual(Array(20).fill(200));
+    const successors = new Set(results.map((r) => r.body.refresh_token));
+    expect(successors.size).toBe(1);
+    for (const r of results) expect(sidOf(r.body)).toBe(sid);
+    const rows = successorRows(first.refresh_token);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]?.token_hash).toBe(RefreshTokenMinter.hash(String([...successors][0])));
+    expect(liveTokens(sid)).toBe(1);
+    expect(familyRow(sid)?.revoked_at).toBeNull();
+    expect(query<{ n: number }>("select count(*) as n from audit_events where type = 'refresh.retry' and client_id = 'lenient'")[0]?.n).toBe(19);
+  });
+
+  it('exits non-zero instead of forking workers forever when they cannot start (the port is taken)', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as net.AddressInfo;
+    try {
+      const child = spawn(process.execPath, [BIN, 'serve', '--workers', '2'], { cwd: ROOT, env: { ...env, TOLLGATE_PORT: String(port) }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      child.stdout.resume();
+      const done = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      const timer = setTimeout(() => child.pid !== undefined && process.kill(-child.pid, 'SIGKILL'), 15_000);
+      const code = await done;
+      clearTimeout(timer);
+      expect(code).toBe(1);
+      expect(stderr).toMatch(/EADDRINUSE/);
+    } finally {
+      blocker.close();
+    }
+  });
+
+  it('stops the primary and both workers on SIGTERM', async () => {
+    const pids = workerPids();
+    const primary = server?.pid;
+    expect(primary).toBeDefined();
+    process.kill(primary as number, 'SIGTERM');
+    expect(await exited).toEqual({ code: 0, signal: null });
+    for (const pid of pids) expect(() => process.kill(pid as number, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
+    expect(logs.filter((l) => l.msg === 'stopped').map((l) => l.pid).sort()).toEqual([...pids].sort());
+  });
+});
