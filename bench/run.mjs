@@ -1,14 +1,15 @@
 #!/usr/bin/env node
 // npm run bench [-- --quick] [-- --json FILE] ... : Tollgate's hot paths under autocannon, next to
-// the limits of this machine and to node-oidc-provider, all measured in the same run so every
-// figure is read as a ratio. See bench/README.md for what each column means.
+// the limits of this machine and to node-oidc-provider. Each path takes turns, one second at a
+// time, with what it is compared with, so every figure is read as a ratio that holds on a noisy
+// machine. See bench/README.md for what each column means.
 import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Pool, cannon, cycle, firstJsonLine, freePort, memoryNow, processTree, sleep, startProcess, waitReady, watchMemory } from './lib.mjs';
+import { Pool, cannon, cycle, firstJsonLine, freePort, memoryNow, percentile, processTree, sleep, startProcess, waitReady, watchMemory } from './lib.mjs';
 import { formatSummary, summarize } from './profile.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -19,7 +20,7 @@ const BENCH = path.join(ROOT, 'bench');
 
 const USAGE = `usage: npm run bench -- [options]
   --quick              a smoke run: 2 s per path (default 5 s)
-  --duration S         seconds per path (after a 1 s warm-up)
+  --duration S         seconds measured per path and per server it is compared with (after a 1 s warm-up)
   --connections N      concurrent connections (default 50; the password grant uses fewer, see README)
   --json [FILE]        also write the results as JSON (default FILE: bench-results.json)
   --only a,b           run only these paths or sections (${'password refresh client_credentials introspect_access introspect_refresh revoke_access revoke_refresh jwks deny_list limits peer workers'})
@@ -123,8 +124,12 @@ async function probe(request, body, expect) {
   return expect ? expect(json) : undefined;
 }
 
-/** Warm-up, then the measured run. Pool paths mint what the warm-up rate says the run will use. */
-async function measure(base, spec) {
+/**
+ * A lane: one kind of request against one server, ready to run in slices. A pool lane mints its
+ * first fill for the warm-up; after the warm-up it is topped up to twice what the warm-up rate says
+ * the measured slices will use.
+ */
+async function lane(subject, base, spec) {
   const connections = spec.connections ?? opts.connections;
   let nextBody;
   let pool;
@@ -138,30 +143,91 @@ async function measure(base, spec) {
   }
   const request = { url: base + spec.path, method: spec.method ?? 'POST', headers: spec.headers ?? {}, body: spec.fixedBody, nextBody, connections };
   const probed = await probe(request, nextBody ? nextBody() : spec.fixedBody, spec.expect);
-  if (probed) note(`    probe failed: ${probed}`);
-  const warm = await cannon({ ...request, seconds: opts.warmup });
-  if (pool) {
-    // twice what the warm-up rate asks for: the warm-up runs colder than the measurement
-    const want = Math.ceil(Math.max(warm.rps, 200) * 2 * (opts.seconds + 1.5)) + connections * 2;
-    if (pool.remaining < want) pool.add(await spec.mint(want - pool.remaining));
-    pool.dry = false;
-  }
-  const firstMeasured = pool?.items[pool.next];
-  const r = await cannon({ ...request, seconds: opts.seconds });
-  const confirmed = spec.confirm && firstMeasured !== undefined ? await spec.confirm(firstMeasured) : undefined;
-  if (confirmed) note(`    check after the run failed: ${confirmed}`);
-  const problem = probed ? `probe: ${probed}` : confirmed;
-  return { key: spec.key, label: spec.label, connections, ...r, poolDry: pool ? pool.dry : undefined, warmupErrors: warm.errors, ...(problem ? { problem } : {}) };
+  if (probed) note(`    ${subject}: probe failed: ${probed}`);
+  return {
+    subject,
+    spec,
+    connections,
+    async warm() {
+      const w = await cannon({ ...request, seconds: opts.warmup });
+      if (pool) {
+        // the warm-up runs colder than the measurement: 1.6 times what its rate asks for
+        const want = Math.ceil(Math.max(w.rps, 200) * 1.6 * (opts.seconds + 1)) + connections * 4;
+        if (pool.remaining < want) pool.add(await spec.mint(want - pool.remaining));
+        pool.dry = false;
+        this.firstMeasured = pool.items[pool.next];
+      }
+    },
+    slice: (seconds) => cannon({ ...request, seconds }),
+    async finish() {
+      const confirmed = spec.confirm && this.firstMeasured !== undefined ? await spec.confirm(this.firstMeasured) : undefined;
+      if (confirmed) note(`    ${subject}: check after the run failed: ${confirmed}`);
+      const problem = probed ? `probe: ${probed}` : confirmed;
+      return { poolDry: pool ? pool.dry : undefined, ...(problem ? { problem } : {}) };
+    },
+  };
 }
 
-async function runPaths(title, base, specs, pid) {
+/** A lane that is not HTTP: raw argon2 verifies in a process of their own (bench/limits.mjs). */
+function argon2Lane(passwords) {
+  return {
+    subject: 'argon2',
+    spec: { key: 'argon2', label: 'argon2id verify' },
+    connections: passwords.maxConcurrentHashes,
+    warm: async () => {},
+    async slice(seconds) {
+      const r = limit(['argon2', seconds, passwords.maxConcurrentHashes, passwords.memoryCostKiB, passwords.timeCost, passwords.parallelism]);
+      return { responses: r.ops, seconds: r.seconds, errors: 0, codes: {}, latencies: [] };
+    },
+    finish: async () => ({}),
+  };
+}
+
+function limit(args) {
+  const r = spawnSync(process.execPath, [path.join(BENCH, 'limits.mjs'), ...args.map(String)], { cwd: ROOT, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`limits.mjs ${args[0]} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').pop());
+}
+
+/**
+ * Measures lanes that will be compared with each other: each is warmed up, then they take turns in
+ * one-second slices until each has had `opts.seconds`, so a burst of load from elsewhere on the
+ * machine falls on all of them alike. Latency percentiles are over every 2xx response of the slices.
+ */
+async function runGroup(lanes, pids) {
+  for (const l of lanes) await l.warm();
+  const acc = lanes.map(() => ({ responses: 0, seconds: 0, errors: 0, codes: {}, latencies: [] }));
+  for (let round = 0; round < opts.seconds; round++) {
+    for (const [i, l] of lanes.entries()) {
+      const r = await l.slice(1);
+      const a = acc[i];
+      a.responses += r.responses;
+      a.seconds += r.seconds;
+      a.errors += r.errors;
+      for (const [code, n] of Object.entries(r.codes)) a.codes[code] = (a.codes[code] ?? 0) + n;
+      for (const ms of r.latencies) a.latencies.push(ms);
+    }
+  }
   const rows = [];
-  for (const spec of specs) {
-    note(`  ${title}: ${spec.label} ...`);
-    const row = await measure(base, spec);
-    // which path grows the server: its resident set right after, and the high-water mark so far
-    Object.assign(row, memoryNow(pid));
-    note(`    ${Math.round(row.rps)} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, errors ${row.errors}${row.errors ? ` ${JSON.stringify(row.codes)}` : ''}, RSS ${row.rssMb.toFixed(0)} MB`);
+  for (const [i, l] of lanes.entries()) {
+    const a = acc[i];
+    const row = {
+      subject: l.subject,
+      key: l.spec.key,
+      label: l.spec.label,
+      connections: l.connections,
+      rps: a.responses / Math.max(a.seconds, 0.001),
+      responses: a.responses,
+      seconds: Math.round(a.seconds * 100) / 100,
+      p50: percentile(a.latencies, 0.5),
+      p99: percentile(a.latencies, 0.99),
+      errors: a.errors,
+      codes: a.codes,
+      ...(await l.finish()),
+    };
+    // which path grows a server: its resident set right after, and the high-water mark so far
+    if (pids[l.subject]) Object.assign(row, memoryNow(pids[l.subject]));
+    note(`    ${row.subject}: ${Math.round(row.rps)}/s${l.subject === 'argon2' ? '' : `, p50 ${row.p50} ms, p99 ${row.p99} ms, errors ${row.errors}${row.errors ? ` ${JSON.stringify(row.codes)}` : ''}`}${row.rssMb ? `, RSS ${row.rssMb.toFixed(0)} MB` : ''}`);
     rows.push(row);
   }
   return rows;
@@ -188,6 +254,13 @@ process.once('SIGINT', () => {
 
 // ---------------------------------------------------------------------------------------------
 // the run
+
+const PATHS = ['password', 'refresh', 'client_credentials', 'introspect_access', 'introspect_refresh', 'revoke_access', 'revoke_refresh', 'jwks', 'deny_list'];
+// reads first, so the deny list and the store are as seeded; the writes after
+const RUN_ORDER = ['jwks', 'deny_list', 'introspect_access', 'introspect_refresh', 'client_credentials', 'refresh', 'password', 'revoke_access', 'revoke_refresh'];
+// what each path is held against (issue 6)
+const VS_KOA = new Set(['refresh', 'client_credentials', 'introspect_access', 'introspect_refresh', 'jwks']);
+const VS_PEER = new Set(['client_credentials', 'introspect_access', 'revoke_access', 'jwks']);
 
 async function main() {
   ensureBuilt();
@@ -217,12 +290,13 @@ async function main() {
   const passwords = bench.config.passwords;
   const appAuth = { authorization: basic(who.app.id, who.app.secret) };
   const serviceAuth = { authorization: basic(who.service.id, who.service.secret) };
+  const ccBody = form({ grant_type: 'client_credentials', scope: 'api:read' });
   const mintRefresh = (count) => seed.mintRefreshTokens(bench, { userId: who.user.id, clientId: who.app.id, count });
   const readTokens = async () => ({
     access: await seed.mintAccessTokens(bench, { sub: who.user.id, clientId: who.app.id, sid: crypto.randomUUID(), count: 100 }),
     refresh: await mintRefresh(100),
   });
-  const introspectBody = (hint) => (token) => form({ token, token_type_hint: hint });
+  const hinted = (hint) => (token) => form({ token, token_type_hint: hint });
 
   const tollgateSpecs = (read, base) => ({
     password: {
@@ -236,144 +310,146 @@ async function main() {
       expect: tokenResponse,
     },
     refresh: { key: 'refresh', label: 'refresh_token grant', path: '/token', headers: appAuth, mint: mintRefresh, body: (t) => form({ grant_type: 'refresh_token', refresh_token: t }), expect: tokenResponse },
-    client_credentials: { key: 'client_credentials', label: 'client_credentials', path: '/token', headers: serviceAuth, fixedBody: form({ grant_type: 'client_credentials', scope: 'api:read' }), expect: tokenResponse },
-    introspect_access: { key: 'introspect_access', label: 'introspect access token', path: '/introspect', headers: serviceAuth, cycle: read.access, body: introspectBody('access_token'), expect: active },
-    introspect_refresh: { key: 'introspect_refresh', label: 'introspect refresh token', path: '/introspect', headers: serviceAuth, cycle: read.refresh, body: introspectBody('refresh_token'), expect: active },
+    client_credentials: { key: 'client_credentials', label: 'client_credentials', path: '/token', headers: serviceAuth, fixedBody: ccBody, expect: tokenResponse },
+    introspect_access: { key: 'introspect_access', label: 'introspect access token', path: '/introspect', headers: serviceAuth, cycle: read.access, body: hinted('access_token'), expect: active },
+    introspect_refresh: { key: 'introspect_refresh', label: 'introspect refresh token', path: '/introspect', headers: serviceAuth, cycle: read.refresh, body: hinted('refresh_token'), expect: active },
     revoke_access: {
       key: 'revoke_access',
       label: 'revoke access token',
       path: '/revoke',
       headers: serviceAuth,
       mint: (count) => seed.mintAccessTokens(bench, { sub: who.service.id, clientId: who.service.id, count }),
-      body: introspectBody('access_token'),
+      body: hinted('access_token'),
       confirm: inactiveAt(`${base}/introspect`, serviceAuth),
     },
-    revoke_refresh: { key: 'revoke_refresh', label: 'revoke refresh token', path: '/revoke', headers: appAuth, mint: mintRefresh, body: introspectBody('refresh_token'), confirm: inactiveAt(`${base}/introspect`, serviceAuth) },
+    revoke_refresh: { key: 'revoke_refresh', label: 'revoke refresh token', path: '/revoke', headers: appAuth, mint: mintRefresh, body: hinted('refresh_token'), confirm: inactiveAt(`${base}/introspect`, serviceAuth) },
     jwks: { key: 'jwks', label: 'JWKS', method: 'GET', path: '/.well-known/jwks.json', expect: expectJson('a JWK Set', (j) => j.keys?.length >= 1) },
     deny_list: { key: 'deny_list', label: 'deny-list feed (100 entries)', method: 'GET', path: '/deny-list', headers: serviceAuth, expect: expectJson('100 entries', (j) => j.entries?.length === 100) },
   });
-  // reads first, so the deny list and the store are as seeded; the writes after
-  const RUN_ORDER = ['jwks', 'deny_list', 'introspect_access', 'introspect_refresh', 'client_credentials', 'refresh', 'password', 'revoke_access', 'revoke_refresh'];
-  const TABLE_ORDER = ['password', 'refresh', 'client_credentials', 'introspect_access', 'introspect_refresh', 'revoke_access', 'revoke_refresh', 'jwks', 'deny_list'];
 
-  /** The limits, each alone in its own process. Run before Tollgate and again at the end. */
-  const measureLimits = async (when) => {
-    const out = {};
-    note(`limit (${when}): a bare Koa POST endpoint ...`);
-    const koa = track(startProcess(process.execPath, [path.join(BENCH, 'bareKoa.mjs')], { cwd: ROOT }));
-    const { port } = await firstJsonLine(koa);
-    const memory = watchMemory(koa.pid);
-    const [row] = await runPaths('bare Koa', `http://127.0.0.1:${port}`, [{ key: 'koa', label: 'bare Koa POST (form in, JSON out)', path: '/token', headers: serviceAuth, fixedBody: form({ grant_type: 'client_credentials', scope: 'api:read' }) }], koa.pid);
-    out.koa = { ...row, peakRssMb: memory.stop().peakProcessMb };
-    await koa.stop();
-    const limit = (args) => {
-      const r = spawnSync(process.execPath, [path.join(BENCH, 'limits.mjs'), ...args.map(String)], { cwd: ROOT, encoding: 'utf8' });
-      if (r.status !== 0) throw new Error(`limits.mjs ${args[0]} failed: ${r.stderr}`);
-      return JSON.parse(r.stdout.trim().split('\n').pop());
-    };
-    note(`limit (${when}): argon2id verify, ${passwords.maxConcurrentHashes} at a time (m=${passwords.memoryCostKiB} KiB, t=${passwords.timeCost}, p=${passwords.parallelism}) ...`);
-    out.argon2 = limit(['argon2', opts.seconds, passwords.maxConcurrentHashes, passwords.memoryCostKiB, passwords.timeCost, passwords.parallelism]);
-    note(`    ${out.argon2.perSecond.toFixed(1)} verifies/s`);
-    note(`limit (${when}): ES256 JWT signing with jose, ${opts.connections} in flight ...`);
-    out.es256 = limit(['es256', opts.seconds, opts.connections]);
-    note(`    ${Math.round(out.es256.perSecond)} signatures/s`);
-    return out;
+  const startTollgate = async (args, nodeArgs, log) => {
+    const port = await freePort();
+    const proc = track(startProcess(process.execPath, [...nodeArgs, ...args], { env: { ...env, TOLLGATE_PORT: String(port) }, cwd: ROOT, stdoutFile: path.join(tmp, log) }));
+    await waitReady(proc, `http://127.0.0.1:${port}/readyz`);
+    return { proc, base: `http://127.0.0.1:${port}` };
   };
-  let limitsBefore;
 
   try {
-    if (wanted('limits')) limitsBefore = await measureLimits('before');
-
-    // --- Tollgate, one process (npm start's node dist/src/main.js) ---
     const keys = RUN_ORDER.filter(wanted);
+    const withLimits = wanted('limits');
+    const withPeer = wanted('peer');
     if (keys.length > 0) {
-      const port = await freePort();
-      const specs = tollgateSpecs(await readTokens(), `http://127.0.0.1:${port}`);
+      // every server the paths are compared with is up for the whole phase; an idle one costs nothing
       const nodeArgs = opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProf}`] : [];
-      note(`Tollgate: node ${[...nodeArgs, 'dist/src/main.js'].join(' ')} on 127.0.0.1:${port}`);
-      const server = track(startProcess(process.execPath, [...nodeArgs, path.join(ROOT, 'dist', 'src', 'main.js')], { env: { ...env, TOLLGATE_PORT: String(port) }, cwd: ROOT, stdoutFile: path.join(tmp, 'tollgate.log') }));
-      await waitReady(server, `http://127.0.0.1:${port}/readyz`);
-      const memory = watchMemory(server.pid);
-      const rows = await runPaths('Tollgate', `http://127.0.0.1:${port}`, keys.map((k) => specs[k]), server.pid);
-      const rss = memory.stop();
-      await server.stop();
-      if (server.code !== 0) note(`warning: the server exited with ${server.code}: ${server.stderr.slice(-500)}`);
-      results.tollgate = { rows: TABLE_ORDER.map((k) => rows.find((r) => r.key === k)).filter(Boolean), peakRssMb: rss.peakProcessMb };
-      if (opts.cpuProf) {
-        const profiles = fs.readdirSync(opts.cpuProf).filter((f) => f.endsWith('.cpuprofile'));
-        results.profiles = profiles.map((f) => path.join(opts.cpuProf, f));
+      note(`Tollgate: node ${[...nodeArgs, 'dist/src/main.js'].join(' ')}`);
+      const tollgate = await startTollgate([path.join(ROOT, 'dist', 'src', 'main.js')], nodeArgs, 'tollgate.log');
+      const tollgateMemory = watchMemory(tollgate.proc.pid);
+      const pids = { tollgate: tollgate.proc.pid };
+      let koa;
+      let koaMemory;
+      if (withLimits && keys.some((k) => VS_KOA.has(k))) {
+        const proc = track(startProcess(process.execPath, [path.join(BENCH, 'bareKoa.mjs')], { cwd: ROOT }));
+        koa = { proc, base: `http://127.0.0.1:${(await firstJsonLine(proc)).port}` };
+        koaMemory = watchMemory(proc.pid);
+        pids.koa = proc.pid;
       }
-    }
-
-    // --- the peer: node-oidc-provider ---
-    if (wanted('peer')) {
-      note('peer: node-oidc-provider ...');
-      const peer = track(startProcess(process.execPath, [path.join(BENCH, 'peer.mjs')], { cwd: ROOT }));
-      const info = await firstJsonLine(peer);
-      const base = `http://127.0.0.1:${info.port}`;
-      const peerAuth = { authorization: basic(info.clientId, info.clientSecret) };
-      // opaque client_credentials tokens: the only access tokens v9 introspects or revokes
-      const peerMint = async (count) => {
-        const out = [];
-        let left = count;
-        const lane = async () => {
-          while (left > 0) {
-            left--;
-            const r = await fetch(`${base}/token`, { method: 'POST', headers: { ...peerAuth, 'content-type': 'application/x-www-form-urlencoded' }, body: form({ grant_type: 'client_credentials', scope: 'api:read' }) });
-            if (r.status !== 200) throw new Error(`peer token request: ${r.status} ${await r.text()}`);
-            out.push((await r.json()).access_token);
-          }
+      let peer;
+      let peerMemory;
+      if (withPeer && keys.some((k) => VS_PEER.has(k))) {
+        note('peer: node-oidc-provider');
+        const proc = track(startProcess(process.execPath, [path.join(BENCH, 'peer.mjs')], { cwd: ROOT }));
+        const info = await firstJsonLine(proc);
+        const base = `http://127.0.0.1:${info.port}`;
+        const auth = { authorization: basic(info.clientId, info.clientSecret) };
+        // opaque client_credentials tokens: the only access tokens v9 introspects or revokes
+        const mint = async (count) => {
+          const out = [];
+          let left = count;
+          const worker = async () => {
+            while (left > 0) {
+              left--;
+              const r = await fetch(`${base}/token`, { method: 'POST', headers: { ...auth, 'content-type': 'application/x-www-form-urlencoded' }, body: ccBody });
+              if (r.status !== 200) throw new Error(`peer token request: ${r.status} ${await r.text()}`);
+              out.push((await r.json()).access_token);
+            }
+          };
+          await Promise.all(Array.from({ length: 16 }, worker));
+          return out;
         };
-        await Promise.all(Array.from({ length: 16 }, lane));
-        return out;
-      };
-      const memory = watchMemory(peer.pid);
-      const rows = await runPaths('peer', base, [
-        { key: 'jwks', label: 'JWKS', method: 'GET', path: '/jwks', expect: expectJson('a JWK Set', (j) => j.keys?.length >= 1) },
-        { key: 'introspect_access', label: 'introspect access token (opaque)', path: '/token/introspection', headers: peerAuth, cycle: await peerMint(100), body: introspectBody('access_token'), expect: active },
-        { key: 'client_credentials', label: 'client_credentials (JWT)', path: '/token', headers: peerAuth, fixedBody: form({ grant_type: 'client_credentials', scope: 'api:read', resource: info.resource }), expect: tokenResponse },
-        { key: 'revoke_access', label: 'revoke access token (opaque)', path: '/token/revocation', headers: peerAuth, mint: peerMint, body: introspectBody('access_token'), confirm: inactiveAt(`${base}/token/introspection`, peerAuth) },
-      ], peer.pid);
-      results.peer = { rows, peakRssMb: memory.stop().peakProcessMb };
-      await peer.stop();
-    }
+        peer = {
+          proc,
+          base,
+          specs: {
+            jwks: { key: 'jwks', label: 'JWKS', method: 'GET', path: '/jwks', expect: expectJson('a JWK Set', (j) => j.keys?.length >= 1) },
+            introspect_access: { key: 'introspect_access', label: 'introspect access token (opaque)', path: '/token/introspection', headers: auth, cycle: await mint(100), body: hinted('access_token'), expect: active },
+            client_credentials: { key: 'client_credentials', label: 'client_credentials (JWT)', path: '/token', headers: auth, fixedBody: form({ grant_type: 'client_credentials', scope: 'api:read', resource: info.resource }), expect: tokenResponse },
+            revoke_access: { key: 'revoke_access', label: 'revoke access token (opaque)', path: '/token/revocation', headers: auth, mint, body: hinted('access_token'), confirm: inactiveAt(`${base}/token/introspection`, auth) },
+          },
+        };
+        peerMemory = watchMemory(proc.pid);
+        pids.peer = proc.pid;
+      }
 
-    // --- tollgate serve --workers 1 vs 2 ---
-    if (wanted('workers')) {
-      results.workers = {};
-      for (const n of [1, 2]) {
-        const port = await freePort();
-        const specs = tollgateSpecs(await readTokens(), `http://127.0.0.1:${port}`);
-        note(`Tollgate: bin/tollgate serve --workers ${n} on 127.0.0.1:${port}`);
-        const server = track(startProcess(process.execPath, [path.join(ROOT, 'bin', 'tollgate'), 'serve', '--workers', String(n)], { env: { ...env, TOLLGATE_PORT: String(port) }, cwd: ROOT, stdoutFile: path.join(tmp, `tollgate-workers-${n}.log`) }));
-        await waitReady(server, `http://127.0.0.1:${port}/readyz`);
-        // every worker listening, not just the first
-        for (let i = 0; i < 100 && n > 1 && processTree(server.pid).length < n + 1; i++) await sleep(100);
-        await sleep(n > 1 ? 1000 : 0);
-        const memory = watchMemory(server.pid);
-        const rows = await runPaths(`--workers ${n}`, `http://127.0.0.1:${port}`, [specs.refresh, specs.introspect_access], server.pid);
-        const rss = memory.stop();
-        await server.stop();
-        results.workers[n] = { rows, peakRssMb: rss.peakTotalMb, processes: rss.processes };
+      const specs = tollgateSpecs(await readTokens(), tollgate.base);
+      const koaSpec = { key: 'koa', label: 'bare Koa POST (form in, JSON out)', path: '/token', headers: serviceAuth, fixedBody: ccBody };
+      const rows = { tollgate: [], koa: [], argon2: [], peer: [] };
+      for (const key of keys) {
+        const lanes = [await lane('tollgate', tollgate.base, specs[key])];
+        if (koa && VS_KOA.has(key)) lanes.push(await lane('koa', koa.base, koaSpec));
+        if (withLimits && key === 'password') lanes.push(argon2Lane(passwords));
+        if (peer && VS_PEER.has(key)) lanes.push(await lane('peer', peer.base, peer.specs[key]));
+        note(`  ${specs[key].label}: ${lanes.map((l) => l.subject).join(' / ')} in turns`);
+        for (const row of await runGroup(lanes, pids)) {
+          if (row.subject !== 'tollgate') row.pairedWith = key;
+          rows[row.subject].push(row);
+        }
+      }
+
+      results.tollgate = { rows: PATHS.map((k) => rows.tollgate.find((r) => r.key === k)).filter(Boolean), peakRssMb: tollgateMemory.stop().peakProcessMb };
+      await tollgate.proc.stop();
+      if (tollgate.proc.code !== 0) note(`warning: the server exited with ${tollgate.proc.code}: ${tollgate.proc.stderr.slice(-500)}`);
+      if (opts.cpuProf) results.profiles = fs.readdirSync(opts.cpuProf).filter((f) => f.endsWith('.cpuprofile')).map((f) => path.join(opts.cpuProf, f));
+      if (koa) {
+        results.koa = { rows: rows.koa, peakRssMb: koaMemory.stop().peakProcessMb };
+        await koa.proc.stop();
+      }
+      if (rows.argon2.length > 0) results.argon2 = { rows: rows.argon2, memoryCostKiB: passwords.memoryCostKiB, timeCost: passwords.timeCost, parallelism: passwords.parallelism };
+      if (peer) {
+        results.peer = { rows: rows.peer, peakRssMb: peerMemory.stop().peakProcessMb };
+        await peer.proc.stop();
       }
     }
 
-    // --- the limits again: a ratio is only as good as the noise at both ends of the run ---
-    if (limitsBefore) {
-      const after = await measureLimits('after');
-      const mean = (a, b) => (a + b) / 2;
-      results.limits = {
-        koa: { rps: mean(limitsBefore.koa.rps, after.koa.rps), runs: [limitsBefore.koa, after.koa], connections: after.koa.connections },
-        argon2: {
-          perSecond: mean(limitsBefore.argon2.perSecond, after.argon2.perSecond),
-          runs: [limitsBefore.argon2, after.argon2],
-          concurrency: passwords.maxConcurrentHashes,
-          memoryCostKiB: passwords.memoryCostKiB,
-          timeCost: passwords.timeCost,
-          parallelism: passwords.parallelism,
-        },
-        es256: { perSecond: mean(limitsBefore.es256.perSecond, after.es256.perSecond), runs: [limitsBefore.es256, after.es256], concurrency: opts.connections },
-      };
+    if (withLimits) {
+      note(`limit: ES256 JWT signing with jose, ${opts.connections} in flight, alone ...`);
+      results.es256 = { ...limit(['es256', opts.seconds, opts.connections]), concurrency: opts.connections };
+      note(`    ${Math.round(results.es256.perSecond)} signatures/s`);
+    }
+
+    // --- tollgate serve --workers 1 and --workers 2, both up, in turns ---
+    if (wanted('workers')) {
+      const one = await startTollgate([path.join(ROOT, 'bin', 'tollgate'), 'serve', '--workers', '1'], [], 'tollgate-workers-1.log');
+      const two = await startTollgate([path.join(ROOT, 'bin', 'tollgate'), 'serve', '--workers', '2'], [], 'tollgate-workers-2.log');
+      // every worker listening, not just the first
+      for (let i = 0; i < 100 && processTree(two.proc.pid).length < 3; i++) await sleep(100);
+      await sleep(1000);
+      note('Tollgate: bin/tollgate serve --workers 1 / --workers 2');
+      const memory = { workers1: watchMemory(one.proc.pid), workers2: watchMemory(two.proc.pid) };
+      const pids = { workers1: one.proc.pid, workers2: two.proc.pid };
+      const read = await readTokens();
+      const specs1 = tollgateSpecs(read, one.base);
+      const specs2 = tollgateSpecs(read, two.base);
+      const rows = { workers1: [], workers2: [] };
+      for (const key of ['refresh', 'introspect_access']) {
+        note(`  ${specs1[key].label}: --workers 1 / --workers 2 in turns`);
+        for (const row of await runGroup([await lane('workers1', one.base, specs1[key]), await lane('workers2', two.base, specs2[key])], pids)) rows[row.subject].push(row);
+      }
+      results.workers = {};
+      for (const [n, name, server] of [[1, 'workers1', one], [2, 'workers2', two]]) {
+        const rss = memory[name].stop();
+        await server.proc.stop();
+        results.workers[n] = { rows: rows[name], peakRssMb: rss.peakTotalMb, processes: rss.processes };
+      }
     }
   } finally {
     await stopAll();
@@ -404,45 +480,46 @@ const TARGETS = {
   workerScaling: 1.6,
 };
 
-function rowOf(section, key) {
-  return section?.rows.find((r) => r.key === key);
+const rowOf = (section, key) => section?.rows.find((r) => r.key === key || r.pairedWith === key);
+
+/** The limit a path is held against (measured in turns with it), and the target share. */
+function limitOf(results, key) {
+  if (key === 'password') {
+    const a = rowOf(results.argon2, key);
+    return a && { name: 'argon2', rps: a.rps, target: TARGETS.passwordVsArgon2 };
+  }
+  if (!VS_KOA.has(key)) return undefined;
+  const k = rowOf(results.koa, key);
+  return k && { name: 'koa', rps: k.rps, target: key === 'jwks' ? TARGETS.jwksVsKoa : TARGETS.vsKoa };
 }
 
-/** The limit each path is held against, and the target ratio. */
-function limitOf(results, key) {
-  const l = results.limits;
-  if (!l) return undefined;
-  if (key === 'password') return { name: 'argon2', rps: l.argon2.perSecond, target: TARGETS.passwordVsArgon2 };
-  if (['refresh', 'client_credentials', 'introspect_access', 'introspect_refresh'].includes(key)) return { name: 'koa', rps: l.koa.rps, target: TARGETS.vsKoa };
-  if (key === 'jwks') return { name: 'koa', rps: l.koa.rps, target: TARGETS.jwksVsKoa };
-  return undefined;
-}
+const peerOf = (results, key) => (VS_PEER.has(key) ? rowOf(results.peer, key) : undefined);
 
 /** No error responses, every request with a fresh token, and the probes and checks passed. */
 const clean = (row) => row.errors === 0 && !row.poolDry && !row.problem;
+const errorText = (row) => `${row.errors}${row.poolDry ? ', the pool ran dry' : ''}${row.problem ? `, ${row.problem}` : ''}`;
 
 function checks(results) {
   const out = [];
   const add = (what, value, target, pass, shown) => out.push({ what, value, target, pass, shown });
   for (const row of results.tollgate?.rows ?? []) {
-    add(`${row.label}: errors`, row.errors, 0, clean(row), `${row.errors}${row.poolDry ? ', the pool ran dry' : ''}${row.problem ? `, ${row.problem}` : ''}`);
+    add(`${row.label}: errors`, row.errors, 0, clean(row), errorText(row));
     const limit = limitOf(results, row.key);
     if (limit) add(`${row.label}: share of ${limit.name}`, row.rps / limit.rps, limit.target, row.rps / limit.rps >= limit.target, pct(row.rps / limit.rps));
-    const peer = rowOf(results.peer, row.key);
+    const peer = peerOf(results, row.key);
     if (peer) add(`${row.label}: × node-oidc-provider`, row.rps / peer.rps, TARGETS.vsPeer, row.rps / peer.rps >= TARGETS.vsPeer, `${(row.rps / peer.rps).toFixed(2)}×`);
     if (row.key !== 'password') add(`${row.label}: p99 ms`, row.p99, TARGETS.p99Ms, row.p99 <= TARGETS.p99Ms, `${row.p99} ms`);
   }
-  // a peer figure only counts when the peer did the work too
-  for (const row of results.peer?.rows ?? []) add(`node-oidc-provider ${row.label}: errors`, row.errors, 0, clean(row), `${row.errors}${row.poolDry ? ', the pool ran dry' : ''}${row.problem ? `, ${row.problem}` : ''}`);
+  // a comparison only counts when the other side did the work too
+  for (const row of [...(results.peer?.rows ?? []), ...(results.koa?.rows ?? [])]) add(`${row.subject} ${row.label} (with ${row.pairedWith}): errors`, row.errors, 0, clean(row), errorText(row));
   if (results.tollgate) add('peak RSS of the server, MB', results.tollgate.peakRssMb, TARGETS.rssMb, results.tollgate.peakRssMb <= TARGETS.rssMb, `${results.tollgate.peakRssMb.toFixed(0)} MB`);
   const w = results.workers;
   if (w?.[1] && w?.[2]) {
-    for (const key of ['refresh', 'introspect_access']) {
-      const one = rowOf(w[1], key);
-      const two = rowOf(w[2], key);
+    for (const one of w[1].rows) {
+      const two = rowOf(w[2], one.key);
       add(`--workers 2 / --workers 1, ${one.label}`, two.rps / one.rps, TARGETS.workerScaling, two.rps / one.rps >= TARGETS.workerScaling, `${(two.rps / one.rps).toFixed(2)}×`);
-      add(`--workers 1, ${one.label}: errors`, one.errors, 0, clean(one), `${one.errors}${one.problem ? `, ${one.problem}` : ''}`);
-      add(`--workers 2, ${two.label}: errors`, two.errors, 0, clean(two), `${two.errors}${two.problem ? `, ${two.problem}` : ''}`);
+      add(`--workers 1, ${one.label}: errors`, one.errors, 0, clean(one), errorText(one));
+      add(`--workers 2, ${two.label}: errors`, two.errors, 0, clean(two), errorText(two));
     }
   }
   return out;
@@ -457,52 +534,66 @@ function table(headers, rows, align) {
   return [headers.map(cell).join('  '), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map((r) => r.map(cell).join('  ').trimEnd())].join('\n');
 }
 
-function pathRows(results, section, withTargets) {
-  return section.rows.map((row) => {
-    const limit = withTargets ? limitOf(results, row.key) : undefined;
-    const peer = withTargets ? rowOf(results.peer, row.key) : undefined;
-    const p99 = withTargets && row.key !== 'password' ? `${row.p99} ${mark(row.p99 <= TARGETS.p99Ms)}` : `${row.p99}`;
-    const errors = `${row.errors}${row.poolDry ? ' (pool ran dry)' : ''}${row.problem ? ' (check failed)' : ''}${withTargets ? ` ${mark(clean(row))}` : ''}`;
-    const vsLimit = limit ? `${pct(row.rps / limit.rps)} of ${limit.name} (≥${pct(limit.target)}) ${mark(row.rps / limit.rps >= limit.target)}` : '';
-    const vsPeer = peer ? `${(row.rps / peer.rps).toFixed(2)}× (≥${TARGETS.vsPeer}×) ${mark(row.rps / peer.rps >= TARGETS.vsPeer)}` : '';
-    return [row.label, row.connections, Math.round(row.rps), row.p50, p99, errors, Math.round(row.rssMb), vsLimit, vsPeer];
-  });
-}
-
 function report(results) {
   const o = results.options;
   const m = results.machine;
   const lines = [`Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGb} GB, Node ${m.node}, ${m.os}; load average at start ${m.loadAverageAtStart.join(' ')}`];
-  lines.push(`Each path: ${o.warmupSeconds} s warm-up, then ${o.seconds} s measured; autocannon in a separate process over loopback.`);
-  const headers = ['path', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'RSS MB', 'vs limit (target)', 'vs peer (target)'];
-  const align = ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'l', 'l'];
+  lines.push(`Each path: ${o.warmupSeconds} s warm-up, then ${o.seconds} s measured in 1 s turns with what it is compared with; autocannon in the driver process, over loopback.`);
   if (results.tollgate) {
     const rss = results.tollgate.peakRssMb;
     lines.push('', `Tollgate, one process (node dist/src/main.js), SQLite WAL. Peak RSS ${rss.toFixed(0)} MB (≤${TARGETS.rssMb} MB ${mark(rss <= TARGETS.rssMb)})`);
-    lines.push(table(headers, pathRows(results, results.tollgate, true), align));
-  }
-  if (results.limits) {
-    const l = results.limits;
-    lines.push('', 'Limits of this machine, same run: measured before Tollgate and again at the end; ratios use the mean');
     lines.push(
       table(
-        ['limit', 'concurrency', 'before /s', 'after /s', 'mean /s'],
-        [
-          ['bare Koa POST (form in, JSON out)', l.koa.connections, Math.round(l.koa.runs[0].rps), Math.round(l.koa.runs[1].rps), Math.round(l.koa.rps)],
-          [`argon2id verify (m=${l.argon2.memoryCostKiB} KiB, t=${l.argon2.timeCost}, p=${l.argon2.parallelism})`, l.argon2.concurrency, l.argon2.runs[0].perSecond.toFixed(1), l.argon2.runs[1].perSecond.toFixed(1), l.argon2.perSecond.toFixed(1)],
-          ['ES256 JWT sign (jose)', l.es256.concurrency, Math.round(l.es256.runs[0].perSecond), Math.round(l.es256.runs[1].perSecond), Math.round(l.es256.perSecond)],
-        ],
-        ['l', 'r', 'r', 'r', 'r'],
+        ['path', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'RSS MB', 'limit /s', 'share (target)', 'peer /s', 'Tollgate/peer (target)'],
+        results.tollgate.rows.map((row) => {
+          const limit = limitOf(results, row.key);
+          const peer = peerOf(results, row.key);
+          const share = limit ? row.rps / limit.rps : undefined;
+          const ratio = peer ? row.rps / peer.rps : undefined;
+          return [
+            row.label,
+            row.connections,
+            Math.round(row.rps),
+            row.p50,
+            row.key === 'password' ? `${row.p99}` : `${row.p99} ${mark(row.p99 <= TARGETS.p99Ms)}`,
+            `${row.errors}${row.poolDry ? ' (pool ran dry)' : ''}${row.problem ? ' (check failed)' : ''} ${mark(clean(row))}`,
+            row.rssMb === undefined ? '' : Math.round(row.rssMb),
+            limit ? `${limit.name} ${limit.name === 'argon2' ? limit.rps.toFixed(1) : Math.round(limit.rps)}` : '',
+            share === undefined ? '' : `${pct(share)} (≥${pct(limit.target)}) ${mark(share >= limit.target)}`,
+            peer ? Math.round(peer.rps) : '',
+            ratio === undefined ? '' : `${ratio.toFixed(2)}× (≥${TARGETS.vsPeer}×) ${mark(ratio >= TARGETS.vsPeer)}`,
+          ];
+        }),
+        ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l', 'r', 'l'],
       ),
     );
   }
-  if (results.peer) {
-    lines.push('', `node-oidc-provider (in-memory adapter), same requests. Peak RSS ${results.peer.peakRssMb.toFixed(0)} MB`);
-    lines.push(table(headers.slice(0, 7), pathRows(results, results.peer, false).map((r) => r.slice(0, 7)), align));
+  const others = [...(results.koa?.rows ?? []), ...(results.argon2?.rows ?? []), ...(results.peer?.rows ?? [])];
+  if (others.length > 0) {
+    lines.push('', 'What Tollgate was compared with, measured in turns with each path');
+    lines.push(
+      table(
+        ['server', 'request', 'in turns with', 'conns', 'per second', 'p50 ms', 'p99 ms', 'errors'],
+        others.map((r) => [
+          r.subject === 'koa' ? 'bare Koa' : r.subject === 'peer' ? 'node-oidc-provider' : 'raw argon2',
+          r.subject === 'argon2' ? `verify (m=${results.argon2.memoryCostKiB} KiB, t=${results.argon2.timeCost}, p=${results.argon2.parallelism})` : r.label,
+          r.pairedWith,
+          r.connections,
+          r.subject === 'argon2' ? r.rps.toFixed(1) : Math.round(r.rps),
+          r.subject === 'argon2' ? '' : r.p50,
+          r.subject === 'argon2' ? '' : r.p99,
+          r.subject === 'argon2' ? '' : `${r.errors}${r.poolDry ? ' (pool ran dry)' : ''}${r.problem ? ' (check failed)' : ''}`,
+        ]),
+        ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r'],
+      ),
+    );
+    const rss = [results.koa && `bare Koa ${results.koa.peakRssMb.toFixed(0)} MB`, results.peer && `node-oidc-provider ${results.peer.peakRssMb.toFixed(0)} MB`].filter(Boolean);
+    if (rss.length > 0) lines.push(`Peak RSS: ${rss.join(', ')}`);
   }
+  if (results.es256) lines.push('', `ES256 JWT signing with jose, alone, ${results.es256.concurrency} in flight: ${Math.round(results.es256.perSecond)} signatures/s (for reference)`);
   if (results.workers?.[1] && results.workers?.[2]) {
     const w = results.workers;
-    lines.push('', `tollgate serve --workers N (node:cluster, one SQLite file). Peak RSS of all processes: ${w[1].peakRssMb.toFixed(0)} MB / ${w[2].peakRssMb.toFixed(0)} MB`);
+    lines.push('', `tollgate serve --workers N (node:cluster, one SQLite file), both up, in turns. Peak RSS of all processes: ${w[1].peakRssMb.toFixed(0)} MB / ${w[2].peakRssMb.toFixed(0)} MB`);
     lines.push(
       table(
         ['path', 'workers=1 req/s', 'p99', 'errors', 'workers=2 req/s', 'p99', 'errors', 'scaling (target)'],
@@ -517,12 +608,16 @@ function report(results) {
   }
   const failed = results.checks.filter((c) => !c.pass);
   lines.push('', `Targets: ${results.checks.length - failed.length} of ${results.checks.length} met.`);
-  for (const c of failed) lines.push(`  ✗ ${c.what}: ${c.shown} (target ${c.what.includes('p99') || c.what.includes('RSS') || c.what.includes('errors') ? '≤' : '≥'} ${typeof c.target === 'number' && c.target < 1 && !c.what.includes('errors') ? pct(c.target) : c.target})`);
+  for (const c of failed) {
+    const atMost = /p99|RSS|errors/.test(c.what);
+    const target = c.what.includes('share of') ? pct(c.target) : c.what.includes('×') || c.what.includes('/ --workers') ? `${c.target}×` : c.what.includes('p99') ? `${c.target} ms` : c.what.includes('RSS') ? `${c.target} MB` : c.target;
+    lines.push(`  ✗ ${c.what}: ${c.shown} (target ${atMost ? '≤' : '≥'} ${target})`);
+  }
   return lines.join('\n');
 }
 
 main().catch(async (e) => {
-  note(`bench: ${e instanceof Error ? e.message : String(e)}`);
+  note(`bench: ${e instanceof Error ? e.stack ?? e.message : String(e)}`);
   await stopAll();
   process.exit(1);
 });
