@@ -42,7 +42,7 @@ const nonNegativeInt = z.number().int().nonnegative();
 export const ALGORITHMS = ['ES256', 'EdDSA', 'RS256', 'PS256'] as const;
 export type SigningAlgorithm = (typeof ALGORITHMS)[number];
 
-const schema = z.object({
+const schema = z.strictObject({
   issuer: z
     .string()
     // abort: the refinements below parse the URL, and zod runs them even after a failure
@@ -56,7 +56,7 @@ const schema = z.object({
       return !url.search && !url.hash;
     }, 'expected no query or fragment')
     .transform((s) => s.replace(/\/+$/, '')),
-  server: z.object({
+  server: z.strictObject({
     host: z.string().min(1),
     port: z.number().int().min(0).max(65535),
     workers: z.number().int().min(1).max(64),
@@ -68,12 +68,12 @@ const schema = z.object({
     keepAliveTimeoutMs: positiveInt,
     shutdownTimeoutMs: positiveInt,
   }),
-  database: z.object({
+  database: z.strictObject({
     url: z.string().min(1),
     busyTimeoutMs: nonNegativeInt,
     poolSize: positiveInt,
   }),
-  keys: z.object({
+  keys: z.strictObject({
     algorithm: z.enum(ALGORITHMS),
     encryptionKeyFile: z.string().min(1),
     encryptionKey: z
@@ -87,33 +87,33 @@ const schema = z.object({
     reloadIntervalMs: positiveInt,
     jwksMaxAgeSeconds: nonNegativeInt,
   }),
-  accessTokens: z.object({
+  accessTokens: z.strictObject({
     ttlSeconds: z.number().int().min(1).max(86400),
     clockToleranceSeconds: z.number().int().min(0).max(300),
   }),
-  refreshTokens: z.object({
+  refreshTokens: z.strictObject({
     idleTtlSeconds: positiveInt,
     absoluteTtlSeconds: positiveInt,
     retryGraceSeconds: z.number().int().min(0).max(60),
   }),
-  passwords: z.object({
+  passwords: z.strictObject({
     memoryCostKiB: z.number().int().min(1024),
     timeCost: z.number().int().min(1),
     parallelism: z.number().int().min(1),
     maxConcurrentHashes: positiveInt,
     maxQueuedHashes: nonNegativeInt,
   }),
-  throttle: z.object({
+  throttle: z.strictObject({
     windowSeconds: positiveInt,
     maxFailuresPerUsername: positiveInt,
     maxFailuresPerIp: positiveInt,
   }),
-  denyList: z.object({
+  denyList: z.strictObject({
     syncIntervalMs: positiveInt,
     pruneIntervalSeconds: positiveInt,
     heartbeatSeconds: positiveInt,
   }),
-  log: z.object({
+  log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   }),
 });
@@ -175,7 +175,10 @@ function readJsonFile(file: string): Json {
     throw new ConfigError(`config: ${file} is not valid JSON`);
   }
   if (!isObject(parsed)) throw new ConfigError(`config: ${file} must hold a JSON object`);
-  return resolvePaths(parsed, path.dirname(path.dirname(path.resolve(file))));
+  // a file in a config/ folder (the project's) resolves against the folder above; any other file
+  // (say /etc/tollgate.json) against its own folder
+  const dir = path.dirname(path.resolve(file));
+  return resolvePaths(parsed, path.basename(dir) === 'config' ? path.dirname(dir) : dir);
 }
 
 /** File paths in a config file are relative to the project root (the folder above config/). */

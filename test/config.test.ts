@@ -202,3 +202,21 @@ describe('loadConfig', () => {
     });
   });
 });
+
+describe('config files outside the project', () => {
+  it('resolve relative paths against their own folder (an operator\'s /etc/tollgate.json)', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-etc-'));
+    try {
+      const file = path.join(dir, 'tollgate.json');
+      fs.writeFileSync(file, JSON.stringify({ database: { url: 'tollgate.db' } }));
+      expect(loadConfig({ configFile: file, env: {} }).database.url).toBe(path.join(dir, 'tollgate.db'));
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a misspelt key with one line naming it, instead of ignoring it', () => {
+    expect(() => validateConfig({ ...defaults, acessTokens: { ttlSeconds: 60 } })).toThrow(/unknown key acessTokens/);
+    expect(() => validateConfig({ ...defaults, server: { ...defaults.server, prot: 3000 } })).toThrow(/server.*unknown key prot/);
+  });
+});

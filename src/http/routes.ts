@@ -9,6 +9,7 @@ import { parseHint, revoke } from '../oauth/revocation.js';
 import type { Services } from '../oauth/services.js';
 import type { TokenEndpoint } from '../oauth/tokenEndpoint.js';
 import { readForm } from './body.js';
+import { etagMatches } from './etag.js';
 import { authenticateClient } from './clientAuth.js';
 import { noStore } from './middleware.js';
 import { type SseHub, streamDenyList } from './sse.js';
@@ -80,7 +81,7 @@ export function createRouter(deps: RouteDeps): Router {
     ctx.set('Cache-Control', `public, max-age=${services.config.keys.jwksMaxAgeSeconds}`);
     ctx.set('ETag', etag);
     ctx.type = 'application/jwk-set+json';
-    if (ctx.get('if-none-match') === etag) {
+    if (etagMatches(ctx.get('if-none-match'), etag)) {
       ctx.status = 304;
       return;
     }
@@ -102,7 +103,7 @@ export function createRouter(deps: RouteDeps): Router {
     ctx.set('Cache-Control', 'no-cache');
     ctx.set('ETag', etag);
     ctx.type = 'application/json';
-    if (ctx.get('if-none-match') === etag) {
+    if (etagMatches(ctx.get('if-none-match'), etag)) {
       ctx.status = 304;
       return;
     }

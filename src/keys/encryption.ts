@@ -49,6 +49,10 @@ export function loadKeyEncryptionKey(encoded: string | undefined, file: string):
     return key;
   }
   if (fs.existsSync(file)) {
+    // like ssh with a private key: a key file others can read is not a secret any more
+    if (process.platform !== 'win32' && (fs.statSync(file).mode & 0o077) !== 0) {
+      throw new KeyEncryptionError(`${file} is readable by other users (mode ${(fs.statSync(file).mode & 0o777).toString(8)}); run chmod 600 on it, or set TOLLGATE_KEY_ENCRYPTION_KEY`);
+    }
     const text = fs.readFileSync(file, 'utf8').trim();
     const key = Buffer.from(text, 'base64url');
     if (key.length !== 32) throw new KeyEncryptionError(`${file} does not hold a base64url 32-byte key-encryption key`);

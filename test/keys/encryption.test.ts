@@ -303,6 +303,15 @@ describe('the key file (no TOLLGATE_KEY_ENCRYPTION_KEY)', () => {
     expect(() => loadKeyEncryptionKey(undefined, keyFile)).toThrow(keyFile);
   });
 
+  it('refuses a key file that other users can read, naming the fix', () => {
+    fs.mkdirSync(path.dirname(keyFile), { recursive: true });
+    fs.writeFileSync(keyFile, `${b64(newKek())}\n`, { mode: 0o644 });
+    fs.chmodSync(keyFile, 0o644);
+    expect(() => loadKeyEncryptionKey(undefined, keyFile)).toThrow(/readable by other users \(mode 644\); run chmod 600/);
+    fs.chmodSync(keyFile, 0o600);
+    expect(loadKeyEncryptionKey(undefined, keyFile)).toHaveLength(32);
+  });
+
   it('refuses an encoded key that is not 32 bytes', () => {
     expect(() => loadKeyEncryptionKey(b64(crypto.randomBytes(16)), keyFile)).toThrow(/TOLLGATE_KEY_ENCRYPTION_KEY must be 32 bytes/);
   });
