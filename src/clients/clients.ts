@@ -65,8 +65,32 @@ function validate(spec: ClientSpec, isPublic: boolean): void {
   if (ttl !== undefined && ttl !== null && (!Number.isInteger(ttl) || ttl < 1 || ttl > 86400)) throw new ClientError('an access-token lifetime is 1 to 86400 seconds');
 }
 
+/**
+ * Every authenticated request needs its client row; a running server keeps rows for a second, so
+ * a change made elsewhere (the CLI, another instance) still takes effect within the 2 s that
+ * INTERFACE.md promises. Freshness is wall time, not protocol time, hence performance.now().
+ */
+const CLIENT_CACHE_MS = 1000;
+const CLIENT_CACHE_MAX = 10_000;
+
 export class ClientService {
   private readonly repo: ClientRepository;
+  private readonly cache = new Map<string, { client: Client; at: number }>();
+
+  private async cachedFind(clientId: string): Promise<Client | undefined> {
+    const hit = this.cache.get(clientId);
+    const now = performance.now();
+    if (hit && now - hit.at < CLIENT_CACHE_MS) return hit.client;
+    const client = await this.repo.find(clientId);
+    if (!client) {
+      this.cache.delete(clientId);
+      return undefined;
+    }
+    if (this.cache.size >= CLIENT_CACHE_MAX) this.cache.clear();
+    this.cache.set(clientId, { client, at: now });
+    return client;
+  }
+
   constructor(private readonly deps: { db: Kysely<Database>; clock: Clock; audit: Audit }) {
     this.repo = new ClientRepository(deps.db);
   }
@@ -122,11 +146,13 @@ export class ClientService {
     if (spec.refreshGraceSeconds !== undefined) values.refresh_grace_seconds = spec.refreshGraceSeconds;
     if (spec.accessTokenTtl !== undefined) values.access_token_ttl = spec.accessTokenTtl;
     await this.repo.update(clientId, values);
+    this.cache.delete(clientId);
     await this.deps.audit.record({ type: 'client.updated', client_id: clientId, detail: { changed: Object.keys(values).filter((k) => k !== 'updated_at') } });
     return clientView({ ...current, ...values });
   }
 
   async remove(clientId: string): Promise<void> {
+    this.cache.delete(clientId);
     if (!(await this.repo.remove(clientId))) throw new ClientError(`no client ${clientId}`);
     await this.deps.audit.record({ type: 'client.removed', client_id: clientId });
   }
@@ -136,6 +162,7 @@ export class ClientService {
     if (current.public === 1) throw new ClientError(`client ${clientId} is public: it has no secret`);
     const secret = mintSecret(CLIENT_SECRET_PREFIX);
     await this.repo.update(clientId, { secret_hash: sha256Hex(secret), updated_at: this.deps.clock.now() });
+    this.cache.delete(clientId);
     await this.deps.audit.record({ type: 'client.secret_rotated', client_id: clientId });
     return secret;
   }
@@ -146,7 +173,7 @@ export class ClientService {
    */
   async authenticate(clientId: string, secret: string | undefined): Promise<Client | undefined> {
     if (secret !== undefined && !isWellFormedSecret(CLIENT_SECRET_PREFIX, secret)) return undefined;
-    const client = await this.repo.find(clientId);
+    const client = await this.cachedFind(clientId);
     if (!client) return undefined;
     if (client.public === 1) return secret === undefined ? client : undefined;
     if (secret === undefined || client.secret_hash === null) return undefined;

@@ -2,6 +2,7 @@
 // `sub` + `issued_before`. The table is the source of truth; every process keeps an in-memory copy
 // synced by cursor (so introspection is a map lookup, and entries written by the CLI or another
 // worker reach this process's SSE subscribers within one sync interval).
+import crypto from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { type Clock, seconds } from '../clock.js';
 import type { Logger } from '../logger.js';
@@ -51,6 +52,11 @@ export class DenyList {
   private readonly sid = new Map<string, number>();
   private readonly sub = new Map<string, { issuedBefore: number; expiresAt: number }>();
   private cursor = 0;
+  // every entry pulled, in cursor order: GET /deny-list pages are served from here, not the table
+  private feed: Array<{ id: number; entry: FeedEntry }> = [];
+  // bumped whenever `feed` changes; rendered pages are cached under it
+  private version = 0;
+  private rendered = new Map<string, { body: string; etag: string }>();
   private syncing: Promise<void> | undefined;
   private again = false;
   private readonly subscribers = new Set<(events: FeedEvent[]) => void>();
@@ -90,9 +96,11 @@ export class DenyList {
       const events: FeedEvent[] = [];
       for (const row of rows) {
         this.remember(row);
+        this.feed.push({ id: Number(row.id), entry: toFeedEntry(row) });
         if (Number(row.expires_at) > now) events.push({ cursor: String(row.id), entry: toFeedEntry(row) });
       }
       this.cursor = Number(rows[rows.length - 1]?.id ?? this.cursor);
+      this.version++;
       if (events.length > 0) for (const s of this.subscribers) s(events);
       if (rows.length < PAGE) return;
     }
@@ -122,13 +130,44 @@ export class DenyList {
     return false;
   }
 
-  /** One page of the feed after a cursor (0: from the start). */
+  /**
+   * One page of the feed after a cursor (0: from the start). It first pulls what other processes
+   * wrote (one indexed query that usually finds nothing), then answers from memory.
+   */
   async page(after: number): Promise<FeedPage> {
-    const repo = new DenyListRepository(this.deps.db);
-    const rows = await repo.after(after, seconds(this.deps.clock.now()), PAGE);
-    const last = rows[rows.length - 1];
-    const cursor = last ? Number(last.id) : after === 0 ? await repo.maxId() : after;
-    return { cursor: String(cursor), entries: rows.map(toFeedEntry) };
+    await this.sync();
+    const now = seconds(this.deps.clock.now());
+    const entries: FeedEntry[] = [];
+    let cursor = after;
+    // ids only grow: binary search for the first entry after the cursor
+    let lo = 0;
+    let hi = this.feed.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.feed[mid]?.id ?? 0) <= after) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let i = lo; i < this.feed.length && entries.length < PAGE; i++) {
+      const item = this.feed[i];
+      if (!item || item.entry.expires_at <= now) continue;
+      entries.push(item.entry);
+      cursor = item.id;
+    }
+    if (entries.length === 0) cursor = after === 0 ? this.cursor : after;
+    return { cursor: String(cursor), entries };
+  }
+
+  /** The page as its JSON body and ETag, rendered once per change (or second) and reused. */
+  async renderedPage(after: number): Promise<{ body: string; etag: string }> {
+    await this.sync();
+    const key = `${after}:${this.version}:${seconds(this.deps.clock.now())}`;
+    const hit = this.rendered.get(key);
+    if (hit) return hit;
+    const body = JSON.stringify(await this.page(after));
+    const etag = `"${crypto.createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
+    if (this.rendered.size >= 64) this.rendered.clear();
+    this.rendered.set(key, { body, etag });
+    return { body, etag };
   }
 
   /** The same page as events, each with its own cursor (the SSE catch-up). */
@@ -157,6 +196,9 @@ export class DenyList {
     const removed = await new DenyListRepository(this.deps.db).prune(now);
     for (const map of [this.jti, this.sid]) for (const [k, exp] of map) if (exp <= now) map.delete(k);
     for (const [k, v] of this.sub) if (v.expiresAt <= now) this.sub.delete(k);
+    const before = this.feed.length;
+    this.feed = this.feed.filter((item) => item.entry.expires_at > now);
+    if (this.feed.length !== before) this.version++;
     return removed;
   }
 }

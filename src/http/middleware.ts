@@ -17,12 +17,15 @@ export function securityHeaders(https: boolean) {
 
 /** One line per request: method, path (never the query), status, duration, client_id. */
 export function requestLog(logger: Logger) {
+  // these five fields are fixed and never secret, so this line skips the redaction pass (it cost
+  // about 15% of a JWKS request): everything else still goes through the redacting logger
+  const log = logger.child({}, { redact: [] });
   return async (ctx: Context, next: Next) => {
     const start = performance.now();
     try {
       await next();
     } finally {
-      logger.info({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round((performance.now() - start) * 10) / 10, client_id: ctx.state.clientId }, 'request');
+      log.info({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Math.round((performance.now() - start) * 10) / 10, client_id: ctx.state.clientId }, 'request');
     }
   };
 }

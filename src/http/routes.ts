@@ -1,5 +1,4 @@
 // The endpoints (INTERFACE.md): parse, authenticate, call the protocol layer, answer.
-import crypto from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import { parseCursor } from '../denylist/denyList.js';
@@ -98,8 +97,7 @@ export function createRouter(deps: RouteDeps): Router {
     await authenticateClient(ctx, services, undefined, { confidentialOnly: true });
     const after = parseCursor(typeof ctx.query.after === 'string' ? ctx.query.after : Array.isArray(ctx.query.after) ? '' : undefined);
     if (after === undefined) throw new InvalidRequest('after is not a cursor of this feed');
-    const body = JSON.stringify(await services.denyList.page(after));
-    const etag = `"${crypto.createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
+    const { body, etag } = await services.denyList.renderedPage(after);
     ctx.set('Cache-Control', 'no-cache');
     ctx.set('ETag', etag);
     ctx.type = 'application/json';

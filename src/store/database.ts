@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, type Migration, type MigrationProvider, Migrator, PostgresAdapter, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, type Migration, type SqliteDatabase, type MigrationProvider, Migrator, PostgresAdapter, PostgresDialect, SqliteDialect } from 'kysely';
 import pg from 'pg';
 import { type Dialect, migrations } from '../../migrations/index.js';
 import type { Database } from './schema.js';
@@ -76,7 +76,7 @@ export function openStore(url: string, options: StoreOptions = {}): Store {
   sqlite.pragma('foreign_keys = ON');
   sqlite.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
   sqlite.pragma('synchronous = NORMAL');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
   return { db, dialect: 'sqlite', location: url, close: () => db.destroy() };
 }
 
@@ -162,6 +162,27 @@ async function listenPostgres(url: string, channel: string, onNotify: () => void
       const c = client;
       client = undefined;
       if (c) await c.end().catch(() => undefined);
+    },
+  };
+}
+
+/**
+ * Kysely's SQLite driver prepares every statement anew; the hot paths run the same few SQL strings
+ * thousands of times a second, so prepared statements are kept (bounded, oldest out). Safe on one
+ * connection: Kysely runs one statement at a time on it.
+ */
+function withStatementCache(sqlite: SQLite.Database, max = 256): SqliteDatabase {
+  const cache = new Map<string, SQLite.Statement>();
+  return {
+    close: () => sqlite.close(),
+    prepare(text: string) {
+      let stmt = cache.get(text);
+      if (!stmt) {
+        stmt = sqlite.prepare(text);
+        if (cache.size >= max) cache.delete(cache.keys().next().value as string);
+        cache.set(text, stmt);
+      }
+      return stmt;
     },
   };
 }

@@ -40,7 +40,15 @@ export interface IssuedAccessToken {
 // Header members that would let a token name its own verification key: never honoured (RFC 8725 §3.10).
 const FORBIDDEN_HEADERS = ['jku', 'x5u', 'jwk', 'x5c', 'x5t', 'x5t#S256'];
 
+/** Verified tokens kept so introspecting the same token again skips the signature (bounded). */
+const VERIFIED_CACHE_MAX = 5000;
+
 export class AccessTokens {
+  // token -> its verified claims and the kid that verified it. A token never changes, so its
+  // signature, typ and iss need checking once; expiry and the key still being published are
+  // checked on every hit, and the deny list by the caller, as for a fresh verification.
+  private readonly verified = new Map<string, { claims: AccessTokenClaims; kid: string }>();
+
   constructor(
     private readonly deps: { keyring: Keyring; clock: Clock; issuer: string; clockToleranceSeconds: number },
   ) {}
@@ -66,6 +74,23 @@ export class AccessTokens {
 
   /** The claims of a valid access token of ours, or undefined for anything else. Never throws. */
   async verify(token: string): Promise<AccessTokenClaims | undefined> {
+    const hit = this.verified.get(token);
+    if (hit) {
+      const live = hit.claims.exp + this.deps.clockToleranceSeconds > seconds(this.deps.clock.now());
+      // a removed key revokes every token it signed, cached or not
+      if (live && this.deps.keyring.verificationKey(hit.kid)) return hit.claims;
+      this.verified.delete(token);
+      return undefined;
+    }
+    const claims = await this.verifyFresh(token);
+    if (claims && typeof claims.kid === 'string') {
+      if (this.verified.size >= VERIFIED_CACHE_MAX) this.verified.delete(this.verified.keys().next().value as string);
+      this.verified.set(token, { claims: claims.payload, kid: claims.kid });
+    }
+    return claims?.payload;
+  }
+
+  private async verifyFresh(token: string): Promise<{ payload: AccessTokenClaims; kid: string } | undefined> {
     if (token.length > MAX_TOKEN_LENGTH || token.split('.').length !== 3) return undefined;
     let header;
     try {
@@ -89,7 +114,7 @@ export class AccessTokens {
         requiredClaims: ['exp', 'iat', 'jti', 'sub', 'client_id'],
       });
       if (!isAccessTokenClaims(payload)) return undefined;
-      return payload;
+      return { payload, kid: key.kid };
     } catch {
       return undefined;
     }
