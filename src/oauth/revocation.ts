@@ -67,11 +67,14 @@ async function revokeAccessToken(services: Services, client: Client, token: stri
   // revoking twice is not two revocations
   if (services.denyList.isDenied({ jti: claims.jti })) return 'access_token';
   const expiresAt = claims.exp + services.config.accessTokens.clockToleranceSeconds;
-  await services.denyList.add([{ type: 'jti', value: claims.jti, expires_at: expiresAt }]);
-  await services.denyList.sync();
-  services.events.revoked('access_token');
   // a client_credentials token's sub is the client itself, not a user
   const user = claims.sub === claims.client_id ? {} : { user_id: claims.sub };
-  await services.audit.record({ type: 'token.revoked', ...user, client_id: client.client_id, ip, detail: { token_type: 'access_token', jti: claims.jti } });
+  // the entry and its audit row in one transaction: one commit on this hot path, not two
+  await services.db.transaction().execute(async (trx) => {
+    await services.denyList.add([{ type: 'jti', value: claims.jti, expires_at: expiresAt }], trx);
+    await services.audit.record({ type: 'token.revoked', ...user, client_id: client.client_id, ip, detail: { token_type: 'access_token', jti: claims.jti } }, trx);
+  });
+  await services.denyList.sync();
+  services.events.revoked('access_token');
   return 'access_token';
 }

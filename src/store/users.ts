@@ -16,8 +16,10 @@ export class UserRepository {
     return this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
-  list(): Promise<User[]> {
-    return this.db.selectFrom('users').selectAll().orderBy('username').execute();
+  /** By username, in code-unit order on both dialects (PostgreSQL's ORDER BY follows the database's collation). */
+  async list(): Promise<User[]> {
+    const rows = await this.db.selectFrom('users').selectAll().execute();
+    return rows.sort((a, b) => (a.username < b.username ? -1 : a.username > b.username ? 1 : 0));
   }
 
   async insert(user: User): Promise<void> {
@@ -26,6 +28,20 @@ export class UserRepository {
 
   async update(id: string, values: Partial<Pick<User, 'password_hash' | 'enabled' | 'updated_at'>>): Promise<void> {
     await this.db.updateTable('users').set(values).where('id', '=', id).execute();
+  }
+
+  /** Whether the user is enabled, with their role names, in one round trip (the refresh grant's hot path). */
+  async enabledWithRoles(userId: string): Promise<{ enabled: boolean; roles: string[] } | undefined> {
+    const rows = await this.db
+      .selectFrom('users as u')
+      .leftJoin('user_roles as r', 'r.user_id', 'u.id')
+      .select(['u.enabled', 'r.role_name'])
+      .where('u.id', '=', userId)
+      .orderBy('r.role_name')
+      .execute();
+    const first = rows[0];
+    if (!first) return undefined;
+    return { enabled: first.enabled === 1, roles: rows.flatMap((r) => (r.role_name === null ? [] : [r.role_name])) };
   }
 
   async roles(userId: string): Promise<string[]> {

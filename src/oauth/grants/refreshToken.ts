@@ -84,11 +84,10 @@ async function rotate(trx: Kysely<Database>, presented: string, { params, client
   const successor = services.refreshTokens.successorOf(presented);
   const issue = async (kind: 'rotated' | 'retry'): Promise<Outcome> => {
     const scope = grantScope(params.get('scope'), family.scope, 'the scope originally granted');
-    const users = new UserRepository(trx);
-    const user = await users.byId(family.user_id);
-    if (!user || user.enabled !== 1) return { kind: 'refused', why: 'the user is disabled' };
+    const user = await new UserRepository(trx).enabledWithRoles(family.user_id);
+    if (!user || !user.enabled) return { kind: 'refused', why: 'the user is disabled' };
     await repo.extendAccessExpiry(family.id, now + ttl * 1000);
-    return { kind, family, successor, scope, roles: await users.roles(user.id), ttl };
+    return { kind, family, successor, scope, roles: user.roles, ttl };
   };
 
   // raced: this transaction saw the token unspent and lost the compare-and-set to a concurrent one
