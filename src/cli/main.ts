@@ -2,7 +2,8 @@
 import { Command, CommanderError } from 'commander';
 import { registerAudit } from './audit.js';
 import { registerClients } from './clients.js';
-import { type GlobalOptions, loadCliConfig, output, reportError, withServices } from './context.js';
+import { type GlobalOptions, loadCliConfig, output, reportError } from './context.js';
+import { registerDb } from './db.js';
 import { registerKeys } from './keys.js';
 import { registerUsers } from './users.js';
 
@@ -29,15 +30,25 @@ export function buildProgram(): Command {
     });
 
   common(program.command('migrate').description('apply pending database migrations')).action(async (opts: GlobalOptions) => {
-    const { migrate } = await import('../store/database.js');
-    const report = await withServices(opts, async (_s, store) => ({ location: store.location, applied: (await migrate(store)).applied }));
-    output(opts, report, `migrations are up to date on ${report.location}`);
+    const { migrate, openStore } = await import('../store/database.js');
+    // not withServices: it migrates first (this would then report nothing applied) and needs the KEK
+    const config = loadCliConfig(opts);
+    const store = openStore(config.database.url, config.database);
+    let report;
+    try {
+      report = { location: store.location, applied: (await migrate(store)).applied };
+    } finally {
+      await store.close().catch(() => undefined);
+    }
+    const { applied, location } = report;
+    output(opts, report, applied.length > 0 ? `applied ${applied.join(', ')} on ${location}` : `migrations are up to date on ${location}`);
   });
 
   registerUsers(program, common);
   registerClients(program, common);
   registerKeys(program, common);
   registerAudit(program, common);
+  registerDb(program, common);
   return program;
 }
 

@@ -40,12 +40,14 @@ export function presentedCredentials(ctx: Context, params: ReadonlyMap<string, s
     const colon = decoded.indexOf(':');
     const id = colon > 0 ? formDecode(decoded.slice(0, colon)) : undefined;
     const secret = colon > 0 ? formDecode(decoded.slice(colon + 1)) : undefined;
-    if (!id || secret === undefined) throw failure('the Basic credentials are malformed', true);
+    // no client id has a NUL, and PostgreSQL text cannot hold one (the lookup would fail: a 500)
+    if (!id || secret === undefined || id.includes('\0')) throw failure('the Basic credentials are malformed', true);
     if (bodySecret !== undefined) throw new InvalidRequest('use one client authentication method, not two');
     if (bodyId !== undefined && bodyId !== id) throw new InvalidRequest('client_id in the body does not match the Authorization header');
     return { clientId: id, secret, method: 'client_secret_basic' };
   }
   if (bodyId === undefined || bodyId === '') return undefined;
+  if (bodyId.includes('\0')) throw failure('client authentication failed', false);
   if (bodySecret !== undefined) return { clientId: bodyId, secret: bodySecret, method: 'client_secret_post' };
   return { clientId: bodyId, secret: undefined, method: 'none' };
 }

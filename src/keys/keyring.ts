@@ -44,8 +44,13 @@ export function isAlgorithm(alg: string): alg is SigningAlgorithm {
 /** A new key pair as (public JWK, private JWK), kid = RFC 7638 thumbprint. */
 export async function generateSigningKey(alg: SigningAlgorithm): Promise<{ publicJwk: PublicJwk; privateJwk: JWK }> {
   const options = alg === 'RS256' || alg === 'PS256' ? { extractable: true, modulusLength: 2048 } : alg === 'EdDSA' ? { extractable: true, crv: 'Ed25519' } : { extractable: true };
-  const { publicKey, privateKey } = await generateKeyPair(alg, options);
-  return toJwkPair(alg, await exportJWK(publicKey), await exportJWK(privateKey));
+  for (;;) {
+    const { publicKey, privateKey } = await generateKeyPair(alg, options);
+    const pair = await toJwkPair(alg, await exportJWK(publicKey), await exportJWK(privateKey));
+    // a kid (base64url) that starts with "-" reads as an option on every command line
+    // (`tollgate keys remove -x…`): one key in 64; draw again rather than make operators type `--`
+    if (!pair.publicJwk.kid.startsWith('-')) return pair;
+  }
 }
 
 async function toJwkPair(alg: SigningAlgorithm, pub: JWK, priv: JWK): Promise<{ publicJwk: PublicJwk; privateJwk: JWK }> {

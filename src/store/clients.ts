@@ -8,8 +8,10 @@ export class ClientRepository {
     return this.db.selectFrom('clients').selectAll().where('client_id', '=', clientId).executeTakeFirst();
   }
 
-  list(): Promise<Client[]> {
-    return this.db.selectFrom('clients').selectAll().orderBy('client_id').execute();
+  /** By client_id, in code-unit order on both dialects (PostgreSQL's ORDER BY follows the database's collation). */
+  async list(): Promise<Client[]> {
+    const rows = await this.db.selectFrom('clients').selectAll().execute();
+    return rows.sort((a, b) => (a.client_id < b.client_id ? -1 : a.client_id > b.client_id ? 1 : 0));
   }
 
   async insert(client: Client): Promise<void> {

@@ -5,7 +5,7 @@ import type { Database, DenyListRow, DenyType } from './schema.js';
 /** PostgreSQL NOTIFY channel: every instance LISTENs and syncs its deny list on a notification. */
 export const DENY_LIST_CHANNEL = 'tollgate_deny_list';
 
-// pg_advisory_xact_lock key for deny-list writers ("tollgate" + "deny" in ASCII, as one bigint)
+// pg_advisory_xact_lock key for deny-list writers: "tolldeny" in ASCII, as one bigint
 const DENY_LIST_WRITE_LOCK = 0x746f6c6c64656e79n;
 
 export interface NewDenyEntry {
@@ -46,12 +46,6 @@ export class DenyListRepository {
     // outside a transaction the lock would be released before the insert: make one
     if (this.db.isTransaction) await write(this.db);
     else await this.db.transaction().execute(write);
-  }
-
-  /** Sets the id sequence past the largest id (after copying rows with their ids; PostgreSQL only). */
-  async resetSequence(): Promise<void> {
-    if (dialectOf(this.db) !== 'postgres') return;
-    await sql`select setval(pg_get_serial_sequence('deny_list', 'id'), coalesce((select max(id) from deny_list), 0) + 1, false)`.execute(this.db);
   }
 
   /** Live entries after a cursor (id), oldest first. */

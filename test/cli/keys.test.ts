@@ -201,13 +201,14 @@ describe('tollgate keys', { timeout: 60_000 }, () => {
     }
   });
 
+  // an imported key's kid is its thumbprint, whatever its first character: `--` ends the options
   it('import takes a PEM private key as a next key (kid = RFC 7638 thumbprint)', async () => {
     const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const file = write('ec.pem', privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
     const imported = await json<KeyJson>(['keys', 'import', file]);
     const expectedKid = await calculateJwkThumbprint(publicKey.export({ format: 'jwk' }) as JWK);
     expect(imported).toMatchObject({ kid: expectedKid, alg: 'ES256', state: 'next' });
-    const exported = JSON.parse((await ok(['keys', 'export-public', expectedKid])).stdout) as JWK;
+    const exported = JSON.parse((await ok(['keys', 'export-public', '--', expectedKid])).stdout) as JWK;
     expect(exported).toMatchObject({ ...publicKey.export({ format: 'jwk' }), kid: expectedKid, alg: 'ES256', use: 'sig' });
     // the same key twice is refused
     await fails(['keys', 'import', file], /already in the store/);

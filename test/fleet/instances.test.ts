@@ -134,6 +134,8 @@ describePostgres('two instances on one PostgreSQL database', () => {
     expect(jwks.keys.map((k) => k.kid)).toContain(rotated?.next);
 
     await b!.app.services.clients.remove('web');
+    // instances may cache a client row briefly (at most the promised couple of seconds)
+    await waitFor('A to refuse the removed client', 3000, async () => (await form(urlA!, '/revoke', web, { token: 'anything' })).status === 401);
     const gone = await refresh(urlA!, web, bob.refresh_token);
     expect(gone.status).toBe(401);
     expect(((await gone.json()) as { error: string }).error).toBe('invalid_client');

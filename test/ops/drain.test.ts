@@ -74,6 +74,11 @@ function post(url: string, pathname: string, client: Creds, form: Record<string,
   });
 }
 
+function refreshTokenOf(outcome: Outcome): string {
+  if (outcome.kind !== 'response' || outcome.status !== 200) throw new Error(`expected a token response, got ${JSON.stringify(outcome)}`);
+  return String(outcome.body.refresh_token);
+}
+
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-drain-'));
   database = await createTestDatabase();
@@ -122,9 +127,7 @@ describe('SIGTERM under load', () => {
 
     const tokens: string[] = [];
     for (let i = 0; i < CHAINS; i++) {
-      const res = await post(url, '/token', web, { grant_type: 'password', username: 'alice', password: PASSWORD });
-      expect(res).toMatchObject({ kind: 'response', status: 200 });
-      tokens.push(String((res as { body: { refresh_token: string } }).body.refresh_token));
+      tokens.push(refreshTokenOf(await post(url, '/token', web, { grant_type: 'password', username: 'alice', password: PASSWORD })));
     }
 
     const failed: Array<{ chain: number; outcome: Outcome }> = [];
@@ -154,8 +157,8 @@ describe('SIGTERM under load', () => {
     const running = Array.from({ length: CHAINS }, (_, i) => chain(i));
 
     // a request in flight when SIGTERM arrives: headers sent, body not yet
-    const slowToken = await post(url, '/token', web, { grant_type: 'password', username: 'alice', password: PASSWORD });
-    const slowBody = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: String((slowToken as { body: { refresh_token: string } }).body.refresh_token) }).toString();
+    const slowToken = refreshTokenOf(await post(url, '/token', web, { grant_type: 'password', username: 'alice', password: PASSWORD }));
+    const slowBody = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: slowToken }).toString();
     const slow = http.request(`${url}/token`, { method: 'POST', agent: false, headers: { Authorization: basic(web), 'Content-Type': 'application/x-www-form-urlencoded', 'Content-Length': Buffer.byteLength(slowBody) } });
     const slowAnswer = new Promise<{ status: number; body: string }>((resolve, reject) => {
       slow.on('response', (res) => {

@@ -7,7 +7,7 @@ import { AuditRepository } from '../../src/store/audit.js';
 import { DenyListRepository } from '../../src/store/denyList.js';
 import { RefreshTokenRepository } from '../../src/store/refreshTokens.js';
 import { UserRepository } from '../../src/store/users.js';
-import { type TestApp, createTestApp, passwordGrant } from '../helpers.js';
+import { type TestApp, basic, createTestApp, passwordGrant } from '../helpers.js';
 import { createTestDatabase, testDialect } from '../testDatabase.js';
 
 describe(`the store on ${testDialect()}`, () => {
@@ -94,6 +94,19 @@ describe(`the store on ${testDialect()}`, () => {
       }),
     ).rejects.toThrow();
     expect((await new UserRepository(t.store.db).byId(sub))?.enabled).toBe(1);
+  });
+
+  it('answers a NUL in a parameter or a Basic client id with a 4xx, never a 500 (PostgreSQL text cannot hold one)', async () => {
+    await t.addUser('alice');
+    const web = await t.addClient('web', { grants: ['password', 'refresh_token'] });
+    const nulUser = await t.request.post('/token').set('Authorization', basic(web)).type('form').send('grant_type=password&username=al%00ice&password=x');
+    expect([nulUser.status, nulUser.body.error]).toEqual([400, 'invalid_grant']);
+    const nulPost = await t.request.post('/token').type('form').send('grant_type=password&client_id=w%00eb&username=alice&password=x');
+    expect([nulPost.status, nulPost.body.error]).toEqual([401, 'invalid_client']);
+    const nulToken = await t.request.post('/introspect').set('Authorization', basic(web)).type('form').send('token=a%00b');
+    expect([nulToken.status, nulToken.body]).toEqual([200, { active: false }]);
+    const nulBasic = await t.request.post('/token').set('Authorization', basic({ client_id: 'w\u0000eb', client_secret: 'x' })).type('form').send({ grant_type: 'client_credentials' });
+    expect([nulBasic.status, nulBasic.body.error]).toEqual([401, 'invalid_client']);
   });
 
   it('migrates an already migrated store without changes (tollgate migrate is idempotent)', async () => {

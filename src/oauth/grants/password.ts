@@ -16,6 +16,9 @@ export const passwordGrant: GrantHandler = {
   grantType: 'password',
   async handle({ params, client, ip }, services) {
     const username = required(params, 'username');
+    // no username has a NUL (UserService.validateUsername) and PostgreSQL text cannot hold one: refused
+    // before the throttle and the audit trail write it (on PostgreSQL that write would fail: a 500)
+    if (username.includes('\0')) throw new InvalidGrant(WRONG);
     const password = required(params, 'password');
     const scope = grantScope(params.get('scope'), client.scope);
     const { throttle, hasher, audit, clock, config } = services;
