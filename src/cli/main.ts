@@ -52,9 +52,29 @@ export function buildProgram(): Command {
   return program;
 }
 
+/**
+ * --json, --config and --database belong to every command; written before the command
+ * (`tollgate --database x users list`) they are moved behind it, where commander looks for them.
+ */
+export function hoistGlobalOptions(argv: string[]): string[] {
+  const leading: string[] = [];
+  let i = 0;
+  while (i < argv.length) {
+    const arg = argv[i] ?? '';
+    if (arg === '--json' || /^--(config|database)=/.test(arg)) {
+      leading.push(arg);
+      i += 1;
+    } else if ((arg === '--config' || arg === '--database') && i + 1 < argv.length) {
+      leading.push(arg, argv[i + 1] ?? '');
+      i += 2;
+    } else break;
+  }
+  return leading.length === 0 ? argv : [...argv.slice(i), ...leading];
+}
+
 export async function runCli(argv: string[]): Promise<number> {
   try {
-    await buildProgram().parseAsync(argv, { from: 'user' });
+    await buildProgram().parseAsync(hoistGlobalOptions(argv), { from: 'user' });
     return 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : e.code === 'commander.helpDisplayed' || e.code === 'commander.version' ? 0 : 1;
@@ -64,4 +84,4 @@ export async function runCli(argv: string[]): Promise<number> {
 
 const code = await runCli(process.argv.slice(2));
 // `serve` keeps running; everything else exits with its status
-if (process.argv[2] !== 'serve' || code !== 0) process.exit(code);
+if (hoistGlobalOptions(process.argv.slice(2))[0] !== 'serve' || code !== 0) process.exit(code);

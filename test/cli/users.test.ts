@@ -35,6 +35,15 @@ describe('tollgate users', () => {
     }
   }
 
+  it('takes --json and --database before the command as well as after it', async () => {
+    const before = await cli.run(['--json', '--database', cli.database, 'users', 'show', 'alice']);
+    expect(before.code).toBe(0);
+    expect(JSON.parse(before.stdout)).toMatchObject({ username: 'alice' });
+    const missing = await cli.run(['--database', `${cli.database}.other`, 'users', 'show', 'alice']);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/no user alice/);
+  });
+
   describe('add', () => {
     it('prints {"id", "username", "enabled", "roles"} with --json; the id is a UUID', () => {
       expect(Object.keys(alice).sort()).toEqual(['enabled', 'id', 'roles', 'username']);
