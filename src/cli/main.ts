@@ -69,7 +69,11 @@ export function hoistGlobalOptions(argv: string[]): string[] {
       i += 2;
     } else break;
   }
-  return leading.length === 0 ? argv : [...argv.slice(i), ...leading];
+  if (leading.length === 0) return argv;
+  // options go before a `--` (after it everything is an argument, such as a kid starting with -)
+  const rest = argv.slice(i);
+  const end = rest.indexOf('--');
+  return end === -1 ? [...rest, ...leading] : [...rest.slice(0, end), ...leading, ...rest.slice(end)];
 }
 
 export async function runCli(argv: string[]): Promise<number> {

@@ -59,7 +59,7 @@ describe('tollgate keys', { timeout: 60_000 }, () => {
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('TOLLGATE_')) clean[k] = v;
     Object.assign(clean, { TOLLGATE_KEY_ENCRYPTION_KEY: kek, TOLLGATE_LOG_LEVEL: 'error' }, env);
     return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [BIN, ...args, '--database', db.url], { cwd: dir, env: clean, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [BIN, '--database', db.url, ...args], { cwd: dir, env: clean, stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -201,7 +201,23 @@ describe('tollgate keys', { timeout: 60_000 }, () => {
     }
   });
 
-  // an imported key's kid is its thumbprint, whatever its first character: `--` ends the options
+  it('takes a kid that starts with "-" after `--` (an imported key keeps its thumbprint as kid)', async () => {
+    let pair = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    let kid = await calculateJwkThumbprint(pair.publicKey.export({ format: 'jwk' }) as JWK);
+    while (!kid.startsWith('-')) {
+      pair = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      kid = await calculateJwkThumbprint(pair.publicKey.export({ format: 'jwk' }) as JWK);
+    }
+    const file = write('dash.pem', pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
+    expect(await json<KeyJson>(['keys', 'import', file])).toMatchObject({ kid });
+    expect(JSON.parse((await ok(['keys', 'export-public', '--', kid])).stdout)).toMatchObject({ kid });
+    expect(JSON.parse((await ok(['--json', 'keys', 'remove', '--', kid])).stdout)).toEqual({ kid, state: 'removed' });
+  });
+
+  it('never generates a kid that starts with "-"', async () => {
+    for (let i = 0; i < 8; i++) expect((await json<KeyJson>(['keys', 'generate'])).kid).not.toMatch(/^-/);
+  });
+
   it('import takes a PEM private key as a next key (kid = RFC 7638 thumbprint)', async () => {
     const { privateKey, publicKey } = crypto.generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const file = write('ec.pem', privateKey.export({ type: 'pkcs8', format: 'pem' }).toString());
