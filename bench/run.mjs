@@ -151,8 +151,9 @@ async function lane(subject, base, spec) {
     async warm() {
       const w = await cannon({ ...request, seconds: opts.warmup });
       if (pool) {
-        // the warm-up runs colder than the measurement: 1.6 times what its rate asks for
-        const want = Math.ceil(Math.max(w.rps, 200) * 1.6 * (opts.seconds + 1)) + connections * 4;
+        // the warm-up runs colder than the measurement (with --workers, much colder): 3 times what
+        // its rate asks for, so a pool never runs dry (a reused token would count as an error)
+        const want = Math.ceil(Math.max(w.rps, 200) * 3 * (opts.seconds + 1)) + connections * 4;
         if (pool.remaining < want) pool.add(await spec.mint(want - pool.remaining));
         pool.dry = false;
         this.firstMeasured = pool.items[pool.next];
@@ -329,7 +330,7 @@ async function main() {
 
   const startTollgate = async (args, nodeArgs, log) => {
     const port = await freePort();
-    const proc = track(startProcess(process.execPath, [...nodeArgs, ...args], { env: { ...env, TOLLGATE_PORT: String(port) }, cwd: ROOT, stdoutFile: path.join(tmp, log) }));
+    const proc = track(startProcess(process.execPath, [...nodeArgs, ...args], { env: { ...env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2', TOLLGATE_PORT: String(port) }, cwd: ROOT, stdoutFile: path.join(tmp, log) }));
     await waitReady(proc, `http://127.0.0.1:${port}/readyz`);
     return { proc, base: `http://127.0.0.1:${port}` };
   };
