@@ -172,7 +172,8 @@ export class Pool {
     this.dry = false;
   }
   add(items) {
-    this.items.push(...items);
+    // a loop, not push(...items): a pool of 100k tokens would overflow the call stack as arguments
+    for (const item of items) this.items.push(item);
   }
   get remaining() {
     return this.items.length - this.next;
