@@ -23,7 +23,9 @@ export async function serve({ config, workers = config.server.workers }: ServeOp
     await store.close().catch(() => undefined);
     throw e;
   }
-  const server = http.createServer(app.callback());
+  // Node checks headersTimeout/requestTimeout only this often (default 30 s): a slow client would
+  // otherwise hold its connection up to 30 s past the limit
+  const server = http.createServer({ connectionsCheckingInterval: 1000 }, app.callback());
   applyServerLimits(server, config);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
