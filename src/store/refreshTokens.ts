@@ -45,16 +45,6 @@ export class RefreshTokenRepository {
     return this.db.selectFrom('refresh_token_families').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
-  /**
-   * Locks the token's row for the rest of the transaction (a no-op write: portable where SELECT …
-   * FOR UPDATE is not). As the first statement it makes SQLite take the write lock before the read
-   * snapshot, waiting out another process's rotation instead of failing with SQLITE_BUSY; on
-   * PostgreSQL a concurrent rotation of the same token waits for this one to commit.
-   */
-  async lockToken(hash: string): Promise<void> {
-    await this.db.updateTable('refresh_tokens').set((eb) => ({ spent_at: eb.ref('spent_at') })).where('token_hash', '=', hash).execute();
-  }
-
   /** Compare-and-set: marks the token spent unless someone else did first (one winner per token). */
   async markSpent(hash: string, at: number): Promise<boolean> {
     const r = await this.db.updateTable('refresh_tokens').set({ spent_at: at }).where('token_hash', '=', hash).where('spent_at', 'is', null).executeTakeFirst();

@@ -6,8 +6,10 @@
 //   (TokenRequest.receivedAt) against the spend time, with RACE_TOLERANCE_MS of slack;
 // - within the client's retry grace window, the same client presenting it again (its successor
 //   still unused) gets the same successor back: a lost response is retried, not punished.
-// Competing rotations of one token are serialized by locking its row first, so the loser always
-// reads the winner's committed spend, whether it runs on another connection or in another worker.
+// The first statement is the compare-and-set that spends the token: it takes the write lock
+// (SQLite) or the row lock (PostgreSQL), so competing rotations of one token are serialized and the
+// loser always reads the winner's committed spend, on another connection or in another worker. A
+// check that refuses after a won spend rolls the transaction back: the token stays unspent.
 import type { Kysely } from 'kysely';
 import { seconds } from '../../clock.js';
 import { RefreshTokenRepository } from '../../store/refreshTokens.js';
@@ -45,7 +47,13 @@ export const refreshTokenGrant: GrantHandler = {
     const presented = required(request.params, 'refresh_token');
     // malformed (no prefix, bad checksum): refused before any lookup
     if (!RefreshTokenMinter.isWellFormed(presented)) throw new InvalidGrant('the refresh token is invalid');
-    const outcome = await services.db.transaction().execute((trx) => rotate(trx, presented, request, services));
+    let outcome: Outcome;
+    try {
+      outcome = await services.db.transaction().execute((trx) => rotate(trx, presented, request, services));
+    } catch (e) {
+      if (!(e instanceof RolledBack)) throw e;
+      outcome = e.outcome;
+    }
     const { client, ip } = request;
     if (outcome.kind === 'refused') throw new InvalidGrant(outcome.why);
     if (outcome.kind === 'replay') {
@@ -65,33 +73,43 @@ export const refreshTokenGrant: GrantHandler = {
   },
 };
 
+/** Thrown inside the transaction to undo a won spend when a later check refuses. */
+class RolledBack extends Error {
+  constructor(readonly outcome: Outcome) {
+    super('rolled back');
+  }
+}
+
 async function rotate(trx: Kysely<Database>, presented: string, { params, client, receivedAt }: TokenRequest, services: Services): Promise<Outcome> {
   const { clock, config } = services;
   const repo = new RefreshTokenRepository(trx);
   const hash = RefreshTokenMinter.hash(presented);
-  // first statement, before any read: a concurrent rotation of this token commits before we read it
-  // (a SQLite read snapshot taken earlier could not be upgraded to a write: SQLITE_BUSY)
-  await repo.lockToken(hash);
   const now = clock.now();
+  // first statement: the spend itself (see the header); `won` says this request spent it
+  const won = await repo.markSpent(hash, now);
+  // a refusal after a won spend must not leave the token spent
+  const refuse = (why: string): Outcome => {
+    if (won) throw new RolledBack({ kind: 'refused', why });
+    return { kind: 'refused', why };
+  };
   const row = await repo.findWithFamily(hash);
-  if (!row) return { kind: 'refused', why: 'the refresh token is invalid' };
+  if (!row) return refuse('the refresh token is invalid');
   const family = row.family;
   // another client's token is never a retry, nor evidence of theft by this client
-  if (family.client_id !== client.client_id) return { kind: 'refused', why: 'the refresh token was not issued to this client' };
-  if (family.revoked_at !== null) return { kind: 'refused', why: 'the refresh token has been revoked' };
+  if (family.client_id !== client.client_id) return refuse('the refresh token was not issued to this client');
+  if (family.revoked_at !== null) return refuse('the refresh token has been revoked');
 
   const ttl = accessTokenTtl(services, client);
   const successor = services.refreshTokens.successorOf(presented);
   const issue = async (kind: 'rotated' | 'retry'): Promise<Outcome> => {
     const scope = grantScope(params.get('scope'), family.scope, 'the scope originally granted');
     const user = await new UserRepository(trx).enabledWithRoles(family.user_id);
-    if (!user || !user.enabled) return { kind: 'refused', why: 'the user is disabled' };
+    if (!user || !user.enabled) return refuse('the user is disabled');
     await repo.extendAccessExpiry(family.id, now + ttl * 1000);
     return { kind, family, successor, scope, roles: user.roles, ttl };
   };
 
-  // raced: this transaction saw the token unspent and lost the compare-and-set to a concurrent one
-  const spent = async (spentAt: number, raced = false): Promise<Outcome> => {
+  const spent = async (spentAt: number): Promise<Outcome> => {
     const grace = retryGraceSeconds(services, client);
     if (grace > 0 && now - spentAt <= grace * 1000) {
       const child = await repo.findToken(RefreshTokenMinter.hash(successor));
@@ -102,20 +120,17 @@ async function rotate(trx: Kysely<Database>, presented: string, { params, client
       }
     }
     // arrived before the spend, or in the same burst: a lost race, not a replay
-    if (raced || receivedAt <= spentAt + RACE_TOLERANCE_MS) return { kind: 'refused', why: 'the refresh token was already used' };
+    if (receivedAt <= spentAt + RACE_TOLERANCE_MS) return { kind: 'refused', why: 'the refresh token was already used' };
     await repo.revokeFamily(family.id, now, 'refresh token reuse');
     const expiresAt = Math.ceil(family.access_expires_at / 1000) + config.accessTokens.clockToleranceSeconds;
     if (expiresAt > seconds(now)) await services.denyList.add([{ type: 'sid', value: family.id, expires_at: expiresAt }], trx);
     return { kind: 'replay', family };
   };
 
-  if (row.spent_at !== null) return spent(row.spent_at);
-  if (row.expires_at <= now || family.expires_at <= now) return { kind: 'refused', why: 'the refresh token has expired' };
+  // not ours to spend: it was spent before (by a retry, a concurrent request or a thief)
+  if (!won) return spent(row.spent_at ?? now);
+  if (row.expires_at <= now || family.expires_at <= now) return refuse('the refresh token has expired');
   const outcome = await issue('rotated');
-  if (outcome.kind !== 'rotated') return outcome;
-  // the spend is stamped last, as close to commit as it can be: requests that arrived before it
-  // are concurrent, not replays
-  if (!(await repo.markSpent(hash, clock.now()))) return spent(now, true);
   const idle = (client.refresh_idle_ttl ?? config.refreshTokens.idleTtlSeconds) * 1000;
   await repo.insertToken({ token_hash: RefreshTokenMinter.hash(successor), family_id: family.id, parent_hash: hash, created_at: now, expires_at: Math.min(now + idle, family.expires_at), spent_at: null });
   return outcome;
