@@ -2,7 +2,7 @@
 // line each, a clock the test controls, and a real listening server when a test needs sockets.
 import crypto from 'node:crypto';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import supertest from 'supertest';
 import { type App, createApp } from '../src/app.js';
@@ -182,6 +182,18 @@ export async function listen(app: App): Promise<{ url: string; server: http.Serv
         server.close(() => resolve());
       }),
   };
+}
+
+/** A port free on loopback right now (for child-process servers that need it up front). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
 }
 
 /** Decodes a JWT's header and payload without verifying (tests only). */

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import SQLite from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RefreshTokenMinter } from '../../src/tokens/refreshTokens.js';
-import { PASSWORD, decodeJwt } from '../helpers.js';
+import { PASSWORD, decodeJwt, freePort } from '../helpers.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = path.join(ROOT, 'bin', 'tollgate');
@@ -27,17 +27,6 @@ let server: ChildProcess | undefined;
 let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 const logs: LogLine[] = [];
 let output = '';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function cli(args: string[], stdin = ''): Promise<string> {
   return new Promise((resolve, reject) => {
