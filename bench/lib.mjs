@@ -238,3 +238,50 @@ export function percentile(values, q) {
   const sorted = Float64Array.from(values).sort();
   return Math.round(sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))] * 10) / 10;
 }
+
+/** Processor time (user + system) used so far by the processes in `pids`, in seconds (Linux /proc). */
+export function cpuSeconds(pids) {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // after the command name (which may hold spaces): state is field 3, utime 14, stime 15
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // exited between listing and reading
+    }
+  }
+  // USER_HZ is 100 on every Linux architecture Node runs on
+  return ticks / 100;
+}
+
+/** The parent of a process, or undefined when it is gone (Linux /proc). */
+export function parentOf(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The command name of a process, or undefined when there is no such process here. */
+export function commandOf(pid) {
+  try {
+    return fs.readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Processor time the whole machine has spent busy (not idle or waiting on I/O), in seconds. */
+export function machineBusySeconds() {
+  try {
+    const [, ...t] = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+    // user nice system idle iowait irq softirq steal: all but idle and iowait
+    return (t[0] + t[1] + t[2] + t[5] + t[6] + t[7]) / 100;
+  } catch {
+    return 0;
+  }
+}

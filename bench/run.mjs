@@ -9,7 +9,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Pool, cannon, cycle, firstJsonLine, freePort, memoryNow, percentile, processTree, sleep, startProcess, waitReady, watchMemory } from './lib.mjs';
+import { Pool, cannon, commandOf, cpuSeconds, cycle, firstJsonLine, freePort, machineBusySeconds, memoryNow, parentOf, percentile, processTree, sleep, startProcess, waitReady, watchMemory } from './lib.mjs';
+import pg from 'pg';
 import { formatSummary, summarize } from './profile.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -23,14 +24,16 @@ const USAGE = `usage: npm run bench -- [options]
   --duration S         seconds measured per path and per server it is compared with (after a 1 s warm-up)
   --connections N      concurrent connections (default 50; the password grant uses fewer, see README)
   --json [FILE]        also write the results as JSON (default FILE: bench-results.json)
-  --only a,b           run only these paths or sections (${'password refresh client_credentials introspect_access introspect_refresh revoke_access revoke_refresh jwks deny_list limits peer workers'})
+  --only a,b           run only these paths or sections (${'password refresh client_credentials introspect_access introspect_refresh revoke_access revoke_refresh jwks deny_list limits peer workers postgres'})
   --skip a,b           leave these out
   --cpu-prof [DIR]     profile the single Tollgate server (node --cpu-prof) and print where its time went
   --log-level LEVEL    the server's log level (default: the configured one)
+  --postgres URL       a PostgreSQL server for the postgres section (default: TOLLGATE_TEST_POSTGRES_URL);
+                       the bench creates a database of its own there and drops it at the end
   --keep               keep the temporary directory (database, server logs)`;
 
 function parseArgs(argv) {
-  const o = { seconds: 5, warmup: 1, connections: 50, json: undefined, only: undefined, skip: new Set(), cpuProf: undefined, logLevel: undefined, keep: false, quick: false };
+  const o = { seconds: 5, warmup: 1, connections: 50, json: undefined, only: undefined, skip: new Set(), cpuProf: undefined, logLevel: undefined, keep: false, quick: false, postgres: undefined };
   const value = (i, name) => {
     const v = argv[i + 1];
     if (v === undefined || v.startsWith('--')) throw new Error(`${name} needs a value`);
@@ -49,6 +52,7 @@ function parseArgs(argv) {
     else if (a === '--skip') o.skip = new Set(value(i++, a).split(','));
     else if (a === '--cpu-prof') o.cpuProf = optional() ?? fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-bench-prof-'));
     else if (a === '--log-level') o.logLevel = value(i++, a);
+    else if (a === '--postgres') o.postgres = value(i++, a);
     else if (a === '--keep') o.keep = true;
     else if (a === '--help' || a === '-h') {
       process.stdout.write(`${USAGE}\n`);
@@ -126,11 +130,14 @@ async function probe(request, body, expect) {
 
 /**
  * A lane: one kind of request against one server, ready to run in slices. A pool lane mints its
- * first fill for the warm-up; after the warm-up it is topped up to twice what the warm-up rate says
- * the measured slices will use.
+ * first fill for the warm-up; after the warm-up it is topped up to 3 times what the warm-up rate
+ * says the measured slices will use. Given several bases (instances of one fleet), the lane splits
+ * its connections evenly between them and drives them all at once from one pool, so the total
+ * concurrency is the same as against one server and no token is sent twice.
  */
 async function lane(subject, base, spec) {
   const connections = spec.connections ?? opts.connections;
+  const bases = Array.isArray(base) ? base : [base];
   let nextBody;
   let pool;
   if (spec.mint) {
@@ -141,15 +148,39 @@ async function lane(subject, base, spec) {
     const next = cycle(spec.cycle);
     nextBody = () => spec.body(next());
   }
-  const request = { url: base + spec.path, method: spec.method ?? 'POST', headers: spec.headers ?? {}, body: spec.fixedBody, nextBody, connections };
-  const probed = await probe(request, nextBody ? nextBody() : spec.fixedBody, spec.expect);
+  const requests = bases.map((b, i) => ({
+    url: b + spec.path,
+    method: spec.method ?? 'POST',
+    headers: spec.headers ?? {},
+    body: spec.fixedBody,
+    nextBody,
+    // 50 over 2 instances: 25 each; a remainder goes to the first ones
+    connections: Math.floor(connections / bases.length) + (i < connections % bases.length ? 1 : 0),
+  }));
+  let probed;
+  for (const request of requests) probed ??= await probe(request, nextBody ? nextBody() : spec.fixedBody, spec.expect);
   if (probed) note(`    ${subject}: probe failed: ${probed}`);
+  // all instances at once; the rate is every response over the longest of the runs
+  const run = async (seconds) => {
+    const runs = await Promise.all(requests.map((r) => cannon({ ...r, seconds })));
+    if (runs.length === 1) return runs[0];
+    const merged = { responses: 0, seconds: 0, errors: 0, codes: {}, latencies: [] };
+    for (const r of runs) {
+      merged.responses += r.responses;
+      merged.seconds = Math.max(merged.seconds, r.seconds);
+      merged.errors += r.errors;
+      for (const [code, n] of Object.entries(r.codes)) merged.codes[code] = (merged.codes[code] ?? 0) + n;
+      for (const ms of r.latencies) merged.latencies.push(ms);
+    }
+    merged.rps = merged.responses / merged.seconds;
+    return merged;
+  };
   return {
     subject,
     spec,
     connections,
     async warm() {
-      const w = await cannon({ ...request, seconds: opts.warmup });
+      const w = await run(opts.warmup);
       if (pool) {
         // the warm-up runs colder than the measurement (with --workers, much colder): 3 times what
         // its rate asks for, so a pool never runs dry (a reused token would count as an error)
@@ -159,7 +190,7 @@ async function lane(subject, base, spec) {
         this.firstMeasured = pool.items[pool.next];
       }
     },
-    slice: (seconds) => cannon({ ...request, seconds }),
+    slice: run,
     async finish() {
       const confirmed = spec.confirm && this.firstMeasured !== undefined ? await spec.confirm(this.firstMeasured) : undefined;
       if (confirmed) note(`    ${subject}: check after the run failed: ${confirmed}`);
@@ -452,6 +483,17 @@ async function main() {
         results.workers[n] = { rows: rows[name], peakRssMb: rss.peakTotalMb, processes: rss.processes };
       }
     }
+
+    // --- PostgreSQL: one instance, and two instances on the same database, in turns ---
+    if (wanted('postgres')) {
+      const server = opts.postgres ?? process.env.TOLLGATE_TEST_POSTGRES_URL;
+      if (server) results.postgres = await postgresSection(server, tmp, seed);
+      else {
+        const reason = 'no PostgreSQL server (set TOLLGATE_TEST_POSTGRES_URL or pass --postgres URL; scripts/with-postgres.sh npm run bench -- --only postgres makes a throwaway one)';
+        note(`postgres: skipped: ${reason}`);
+        results.postgres = { skipped: reason };
+      }
+    }
   } finally {
     await stopAll();
     await bench.close().catch(() => undefined);
@@ -466,6 +508,130 @@ async function main() {
     fs.writeFileSync(opts.json, `${JSON.stringify(results, null, 2)}\n`);
     note(`results written to ${path.resolve(opts.json)}`);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL (issue 9): a fleet on one database
+
+const PG_PATHS = ['refresh', 'introspect_access'];
+
+/**
+ * Creates a database of our own on `serverUrl`, seeds it as the SQLite store is seeded, starts two
+ * Tollgate instances on it (node dist/src/main.js, as `npm start` does) and measures the refresh
+ * grant and access-token introspection against instance A alone, then against A and B together
+ * with the same connections split between them, in turns. The database is dropped at the end.
+ */
+async function postgresSection(serverUrl, tmp, seed) {
+  const name = `tollgate_bench_${crypto.randomBytes(6).toString('hex')}`;
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect().catch((e) => {
+    const shown = new URL(serverUrl);
+    shown.password = '';
+    throw new Error(`postgres: cannot connect to ${shown}: ${e.message}`);
+  });
+  const version = (await admin.query('SHOW server_version')).rows[0].server_version;
+  // the server's processes, when it runs on this machine: the parent of our backend is the postmaster
+  const backend = (await admin.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
+  const postmaster = commandOf(backend) === 'postgres' && commandOf(parentOf(backend)) === 'postgres' ? parentOf(backend) : undefined;
+  await admin.query(`CREATE DATABASE ${name}`);
+  note(`postgres: PostgreSQL ${version}, database ${name}`);
+  const env = tollgateEnv({
+    TOLLGATE_DATABASE: url.toString(),
+    TOLLGATE_KEY_ENCRYPTION_KEY: crypto.randomBytes(32).toString('base64url'),
+    TOLLGATE_HOST: '127.0.0.1',
+    ...(opts.logLevel ? { TOLLGATE_LOG_LEVEL: opts.logLevel } : {}),
+  });
+  const instances = [];
+  let bench;
+  try {
+    // the driver's own pool on the database: it migrates, seeds, and mints the pools during the run
+    bench = await seed.openBench(env);
+    const who = await seed.seedPrincipals(bench);
+    await seed.seedDenyList(bench, 100);
+    const appAuth = { authorization: basic(who.app.id, who.app.secret) };
+    const serviceAuth = { authorization: basic(who.service.id, who.service.secret) };
+    const access = await seed.mintAccessTokens(bench, { sub: who.user.id, clientId: who.app.id, sid: crypto.randomUUID(), count: 100 });
+    const specs = {
+      refresh: {
+        key: 'refresh',
+        label: 'refresh_token grant',
+        path: '/token',
+        headers: appAuth,
+        mint: (count) => seed.mintRefreshTokens(bench, { userId: who.user.id, clientId: who.app.id, count }),
+        body: (t) => form({ grant_type: 'refresh_token', refresh_token: t }),
+        expect: tokenResponse,
+      },
+      introspect_access: { key: 'introspect_access', label: 'introspect access token', path: '/introspect', headers: serviceAuth, cycle: access, body: (t) => form({ token: t, token_type_hint: 'access_token' }), expect: active },
+    };
+
+    for (const id of ['a', 'b']) {
+      const port = await freePort();
+      const proc = track(
+        startProcess(process.execPath, [path.join(ROOT, 'dist', 'src', 'main.js')], {
+          env: { ...env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2', TOLLGATE_PORT: String(port) },
+          cwd: ROOT,
+          stdoutFile: path.join(tmp, `tollgate-postgres-${id}.log`),
+        }),
+      );
+      instances.push({ id, proc, base: `http://127.0.0.1:${port}` });
+      await waitReady(proc, `http://127.0.0.1:${port}/readyz`);
+    }
+    const [a, b] = instances;
+    note('Tollgate on PostgreSQL: node dist/src/main.js, instance A / instances A+B (same database)');
+    const memory = instances.map((i) => watchMemory(i.proc.pid));
+    const rows = { pg1: [], pg2: [] };
+    const processes = { a: () => processTree(a.proc.pid), b: () => processTree(b.proc.pid), ...(postmaster ? { postgres: () => processTree(postmaster) } : {}) };
+    for (const key of PG_PATHS) {
+      note(`  ${specs[key].label}: one instance / two instances in turns`);
+      const lanes = [await lane('pg1', a.base, specs[key]), await lane('pg2', [a.base, b.base], specs[key])].map((l) => withCpu(l, processes));
+      for (const row of await runGroup(lanes, { pg1: a.proc.pid })) rows[row.subject].push(row);
+    }
+    const peakRssMb = memory.map((m) => m.stop().peakProcessMb);
+    for (const i of instances) {
+      await i.proc.stop();
+      if (i.proc.code !== 0) note(`warning: instance ${i.id.toUpperCase()} exited with ${i.proc.code}: ${i.proc.stderr.slice(-500)}`);
+    }
+    // two instances' rate over one instance's, per path
+    const ratio = Object.fromEntries(rows.pg1.map((one) => [one.key, Math.round((rows.pg2.find((r) => r.key === one.key).rps / one.rps) * 100) / 100]));
+    return { server: version, database: name, 1: { rows: rows.pg1 }, 2: { rows: rows.pg2 }, ratio, peakRssMb };
+  } finally {
+    await Promise.all(instances.map((i) => i.proc.stop(5000)));
+    await bench?.close().catch(() => undefined);
+    // FORCE (PostgreSQL 13+): a connection left behind by a crashed instance must not keep it alive
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch((e) => note(`warning: could not drop database ${name}: ${e.message}`));
+    await admin.end().catch(() => undefined);
+  }
+}
+
+/**
+ * Wraps a lane so that its row also says where the processor time went during its measured slices:
+ * each of `who` (a function listing the pids of a process tree), the driver and the whole machine
+ * (the rest is someone else's), in % of one core.
+ * On a machine with few cores this is what explains a scaling factor.
+ */
+function withCpu(l, who) {
+  const used = Object.fromEntries([...Object.keys(who), 'driver', 'machine'].map((k) => [k, 0]));
+  let wall = 0;
+  const snapshot = () => ({ at: performance.now(), machine: machineBusySeconds(), driver: (process.cpuUsage().user + process.cpuUsage().system) / 1e6, ...Object.fromEntries(Object.entries(who).map(([k, pids]) => [k, cpuSeconds(pids())])) });
+  const { slice, finish } = l;
+  return {
+    ...l,
+    async slice(seconds) {
+      const before = snapshot();
+      const r = await slice(seconds);
+      const after = snapshot();
+      wall += (after.at - before.at) / 1000;
+      for (const k of Object.keys(used)) used[k] += Math.max(0, after[k] - before[k]);
+      return r;
+    },
+    async finish() {
+      const cpu = Object.fromEntries(Object.entries(used).map(([k, v]) => [k, Math.round((v / Math.max(wall, 0.001)) * 100)]));
+      // `this`: the wrapper, which warm() marked with the first measured token
+      return { ...(await finish.call(this)), cpuPercent: cpu };
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -522,6 +688,11 @@ function checks(results) {
       add(`--workers 1, ${one.label}: errors`, one.errors, 0, clean(one), errorText(one));
       add(`--workers 2, ${two.label}: errors`, two.errors, 0, clean(two), errorText(two));
     }
+  }
+  // PostgreSQL: no throughput target (issue 9 asks for the figures); every request must succeed
+  const p = results.postgres;
+  for (const [n, section] of [[1, p?.[1]], [2, p?.[2]]]) {
+    for (const row of section?.rows ?? []) add(`PostgreSQL, ${n} instance${n === 1 ? '' : 's'}, ${row.label}: errors`, row.errors, 0, clean(row), errorText(row));
   }
   return out;
 }
@@ -606,6 +777,29 @@ function report(results) {
         ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
       ),
     );
+  }
+  if (results.postgres?.skipped) lines.push('', `PostgreSQL: skipped: ${results.postgres.skipped}`);
+  else if (results.postgres?.[1]) {
+    const p = results.postgres;
+    lines.push(
+      '',
+      `Tollgate on PostgreSQL ${p.server} (same machine, one database): instance A alone, then A and B with the connections split between them (two autocannon runs at once), in turns. Peak RSS: A ${p.peakRssMb[0].toFixed(0)} MB, B ${p.peakRssMb[1].toFixed(0)} MB`,
+    );
+    lines.push(
+      table(
+        ['path', 'conns', '1 instance req/s', 'p50', 'p99', 'errors', '2 instances req/s', 'p50', 'p99', 'errors', '2/1'],
+        p[1].rows.map((one) => {
+          const two = rowOf(p[2], one.key);
+          const errs = (row) => `${row.errors}${row.poolDry ? ' (pool ran dry)' : ''}${row.problem ? ' (check failed)' : ''} ${mark(clean(row))}`;
+          return [one.label, one.connections, Math.round(one.rps), one.p50, one.p99, errs(one), Math.round(two.rps), two.p50, two.p99, errs(two), `${(two.rps / one.rps).toFixed(2)}×`];
+        }),
+        ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ),
+    );
+    const cpu = (c) => `A ${c.a}%, B ${c.b}%, PostgreSQL ${c.postgres ?? '?'}%, driver ${c.driver}%, machine ${c.machine}%`;
+    lines.push(`Processor time during the measured turns, in % of one core (${results.machine.cores} cores in all):`);
+    for (const one of p[1].rows) lines.push(`  ${one.label}: 1 instance: ${cpu(one.cpuPercent)}; 2 instances: ${cpu(rowOf(p[2], one.key).cpuPercent)}`);
+    if (!p[1].rows[0]?.cpuPercent?.postgres) lines.push('  (PostgreSQL is not on this machine, or its processes could not be read: its share is not shown)');
   }
   const failed = results.checks.filter((c) => !c.pass);
   lines.push('', `Targets: ${results.checks.length - failed.length} of ${results.checks.length} met.`);
