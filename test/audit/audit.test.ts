@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditEventJson } from '../../src/cli/audit.js';
 import { parseSince } from '../../src/cli/audit.js';
 import type { AuditEventRow } from '../../src/store/schema.js';
 import { FakeClock, PASSWORD, type TestApp, basic, createTestApp, decodeJwt, passwordGrant, refreshGrant } from '../helpers.js';
@@ -32,14 +33,7 @@ function cli(database: TestDatabase, kek: Buffer, args: string[]): Promise<CliRe
   });
 }
 
-interface EventJson {
-  at: string;
-  type: string;
-  user?: string;
-  client_id?: string;
-  ip?: string;
-  detail?: Record<string, unknown>;
-}
+type EventJson = AuditEventJson;
 
 async function auditJson(database: TestDatabase, kek: Buffer, filters: string[] = []): Promise<EventJson[]> {
   const r = await cli(database, kek, ['audit', '--json', ...filters]);

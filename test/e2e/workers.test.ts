@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import SQLite from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RefreshTokenMinter } from '../../src/tokens/refreshTokens.js';
+import { runCli } from '../cli/run.js';
 import { PASSWORD, decodeJwt, freePort } from '../helpers.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -28,18 +29,11 @@ let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 const logs: LogLine[] = [];
 let output = '';
 
-function cli(args: string[], stdin = ''): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`tollgate ${args.join(' ')} exited ${code}: ${stderr}`))));
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(stdin);
-  });
+/** The CLI's stdout; a non-zero exit fails the test with its stderr. */
+async function cli(args: string[], stdin = ''): Promise<string> {
+  const r = await runCli(args, env, stdin);
+  if (r.code !== 0) throw new Error(`tollgate ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r.stdout;
 }
 
 async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, ms = 15_000): Promise<T> {

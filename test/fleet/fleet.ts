@@ -1,8 +1,10 @@
 // Fixtures for the fleet tests: several app instances on one store, each listening on its own port,
 // an SSE reader, and a poll-wait with a deadline (for what must happen "within N seconds").
 import { type SharedTestApps, type TestAppOptions, basic, createSharedTestApps, listen } from '../helpers.js';
+import { type Creds, subscribe as openStream } from '../sse.js';
 
-export type Creds = { client_id: string; client_secret?: string };
+export type { Creds };
+
 
 export interface Fleet extends SharedTestApps {
   urls: string[];
@@ -51,50 +53,19 @@ export interface DenyEvent {
 
 /** GET /deny-list/events as a stream: `deny()` is every complete `deny` event received so far. */
 export async function subscribe(url: string, client: Creds, lastEventId?: string) {
-  const abort = new AbortController();
-  const headers: Record<string, string> = { Authorization: basic(client), Accept: 'text/event-stream' };
-  if (lastEventId !== undefined) headers['Last-Event-ID'] = lastEventId;
-  const res = await fetch(`${url}/deny-list/events`, { headers, signal: abort.signal });
-  if (res.status !== 200) throw new Error(`GET /deny-list/events answered ${res.status}`);
-  let text = '';
-  let ended = false;
-  const reader = res.body!.getReader();
-  const decoder = new TextDecoder();
-  const pump = (async () => {
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        text += decoder.decode(value, { stream: true });
-      }
-      ended = true;
-    } catch {
-      // aborted by close()
-    }
-  })();
+  const stream = await openStream(url, client, lastEventId === undefined ? {} : { 'Last-Event-ID': lastEventId });
+  if (stream.res.status !== 200) {
+    await stream.close();
+    throw new Error(`GET /deny-list/events answered ${stream.res.status}`);
+  }
   return {
     get ended() {
-      return ended;
+      return stream.ended;
     },
     get text() {
-      return text;
+      return stream.text;
     },
-    deny(): DenyEvent[] {
-      const out: DenyEvent[] = [];
-      for (const block of text.split('\n\n').slice(0, -1)) {
-        const fields: Record<string, string> = {};
-        for (const line of block.split('\n')) {
-          if (line.startsWith(':')) continue;
-          const i = line.indexOf(':');
-          if (i > 0) fields[line.slice(0, i)] = line.slice(i + 1).replace(/^ /, '');
-        }
-        if (fields.event === 'deny' && fields.id !== undefined && fields.data !== undefined) out.push({ id: fields.id, entry: JSON.parse(fields.data) });
-      }
-      return out;
-    },
-    async close() {
-      abort.abort();
-      await pump;
-    },
+    deny: (): DenyEvent[] => stream.deny() as unknown as DenyEvent[],
+    close: () => stream.close(),
   };
 }
