@@ -272,8 +272,3 @@ function valueAt(raw: unknown, p: PropertyKey[]): unknown {
   }
   return node;
 }
-
-/** The longest access-token lifetime any client may have: keys stay published this long after retiring. */
-export function maxAccessTokenTtl(config: Config, clientTtls: number[] = []): number {
-  return Math.max(config.accessTokens.ttlSeconds, ...clientTtls);
-}

@@ -136,6 +136,11 @@ export class DenyList {
    */
   async page(after: number): Promise<FeedPage> {
     await this.sync();
+    return this.pageFromMemory(after);
+  }
+
+  /** The page as the in-memory copy holds it now (the caller has synced). */
+  private pageFromMemory(after: number): FeedPage {
     const now = seconds(this.deps.clock.now());
     const entries: FeedEntry[] = [];
     let cursor = after;
@@ -163,7 +168,8 @@ export class DenyList {
     const key = `${after}:${this.version}:${seconds(this.deps.clock.now())}`;
     const hit = this.rendered.get(key);
     if (hit) return hit;
-    const body = JSON.stringify(await this.page(after));
+    // synced just above: rendered from exactly the state the cache key names
+    const body = JSON.stringify(this.pageFromMemory(after));
     const etag = `"${crypto.createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
     if (this.rendered.size >= 64) this.rendered.clear();
     this.rendered.set(key, { body, etag });

@@ -259,12 +259,6 @@ export class KeyManager {
     const rows = await this.repo.all();
     return { keys: rows.filter((r) => PUBLISHED_STATES.includes(r.state)).map((r) => JSON.parse(r.public_jwk) as PublicJwk) };
   }
-
-  async decryptActive(): Promise<ActiveKey> {
-    const [row] = await this.repo.byState('active');
-    if (!row) throw new KeyError('there is no active signing key');
-    return importActive(this.deps.kek, row);
-  }
 }
 
 export async function importActive(kek: Buffer, row: SigningKeyRow): Promise<ActiveKey> {

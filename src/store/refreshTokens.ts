@@ -41,19 +41,10 @@ export class RefreshTokenRepository {
       );
   }
 
-  findFamily(id: string): Promise<RefreshTokenFamily | undefined> {
-    return this.db.selectFrom('refresh_token_families').selectAll().where('id', '=', id).executeTakeFirst();
-  }
-
   /** Compare-and-set: marks the token spent unless someone else did first (one winner per token). */
   async markSpent(hash: string, at: number): Promise<boolean> {
     const r = await this.db.updateTable('refresh_tokens').set({ spent_at: at }).where('token_hash', '=', hash).where('spent_at', 'is', null).executeTakeFirst();
     return Number(r.numUpdatedRows) === 1;
-  }
-
-  /** The successor minted when this token was spent, if any. */
-  childOf(hash: string): Promise<RefreshTokenRow | undefined> {
-    return this.db.selectFrom('refresh_tokens').selectAll().where('parent_hash', '=', hash).executeTakeFirst();
   }
 
   async extendAccessExpiry(familyId: string, exp: number): Promise<void> {
