@@ -156,7 +156,7 @@ describe('request limits', () => {
       const web = await t.addClient('web', { grants: ['password'] });
       const jwks = await t.request.get('/.well-known/jwks.json');
       await t.request.post('/token').set('Authorization', basic(web)).type('form').send({ grant_type: 'password', username: 'x', password: 'y' });
-      vi.spyOn(t.app.services.denyList, 'page').mockRejectedValueOnce(new Error('the store went away'));
+      vi.spyOn(t.app.services.denyList, 'renderedPage').mockRejectedValueOnce(new Error('the store went away'));
 
       const answers: Array<[number, any]> = [
         [200, await t.request.get('/healthz')],
