@@ -70,7 +70,8 @@ export async function mintRefreshTokens(bench, { userId, clientId, count }) {
     for (let i = 0; i < n; i++) {
       const token = services.refreshTokens.mint();
       const sid = crypto.randomUUID();
-      families.push({ id: sid, user_id: userId, client_id: clientId, scope: SCOPE, created_at: now, expires_at: now + absolute, access_expires_at: now + config.accessTokens.ttlSeconds * 1000, revoked_at: null, revoked_reason: null });
+      // access_expires_at one TTL ahead, as the password grant leaves it (accessHorizon)
+      families.push({ id: sid, user_id: userId, client_id: clientId, scope: SCOPE, created_at: now, expires_at: now + absolute, access_expires_at: now + 2 * config.accessTokens.ttlSeconds * 1000, revoked_at: null, revoked_reason: null });
       rows.push({ token_hash: RefreshTokenMinter.hash(token), family_id: sid, parent_hash: null, created_at: now, expires_at: now + Math.min(idle, absolute), spent_at: null });
       tokens.push(token);
     }

@@ -1,6 +1,7 @@
 // Every migration, in order. Never edit one that has landed: add the next number instead.
 import type { Kysely } from 'kysely';
 import * as m001 from './001_initial.js';
+import * as m002 from './002_drop_parent_index.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -11,4 +12,5 @@ export interface MigrationModule {
 
 export const migrations: Record<string, MigrationModule> = {
   '001_initial': m001,
+  '002_drop_parent_index': m002,
 };

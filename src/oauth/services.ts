@@ -47,3 +47,14 @@ export interface Services {
 export function accessTokenTtl(services: Services, client: Client): number {
   return client.access_token_ttl ?? services.config.accessTokens.ttlSeconds;
 }
+
+/**
+ * A family's `access_expires_at` bounds the `exp` of every access token issued from it: a revoked
+ * session's `sid` deny entry lasts until then, and pruning waits for it. It is written one TTL
+ * ahead of the token being issued, so a session refreshing every TTL writes it on every other
+ * rotation at most, not on each. The price: a deny entry may outlive the session's last access
+ * token by up to one TTL (minutes), which INTERFACE.md's "when the entry stops mattering" allows.
+ */
+export function accessHorizon(now: number, ttlSeconds: number): { needed: number; extendTo: number } {
+  return { needed: now + ttlSeconds * 1000, extendTo: now + 2 * ttlSeconds * 1000 };
+}

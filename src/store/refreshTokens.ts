@@ -1,5 +1,40 @@
 import type { Kysely } from 'kysely';
+import { prepared } from './prepared.js';
 import type { Database, RefreshTokenFamily, RefreshTokenRow } from './schema.js';
+
+// the refresh_token grant's statements, compiled once (see prepared.ts)
+const insertTokenQuery = prepared<RefreshTokenRow, never>(
+  ['token_hash', 'family_id', 'parent_hash', 'created_at', 'expires_at', 'spent_at'],
+  (db, p) => db.insertInto('refresh_tokens').values(p),
+);
+const findWithFamilyQuery = prepared<{ hash: string }, FamilyJoinRow>(['hash'], (db, p) =>
+  db
+    .selectFrom('refresh_tokens as t')
+    .innerJoin('refresh_token_families as f', 'f.id', 't.family_id')
+    .select([
+      't.token_hash', 't.family_id', 't.parent_hash', 't.created_at', 't.expires_at', 't.spent_at',
+      'f.id as f_id', 'f.user_id as f_user_id', 'f.client_id as f_client_id', 'f.scope as f_scope',
+      'f.created_at as f_created_at', 'f.expires_at as f_expires_at', 'f.access_expires_at as f_access_expires_at',
+      'f.revoked_at as f_revoked_at', 'f.revoked_reason as f_revoked_reason',
+    ])
+    .where('t.token_hash', '=', p.hash),
+);
+const markSpentQuery = prepared<{ hash: string; at: number }, never>(['hash', 'at'], (db, p) =>
+  db.updateTable('refresh_tokens').set({ spent_at: p.at }).where('token_hash', '=', p.hash).where('spent_at', 'is', null),
+);
+const findTokenQuery = prepared<{ hash: string }, RefreshTokenRow>(['hash'], (db, p) => db.selectFrom('refresh_tokens').selectAll().where('token_hash', '=', p.hash));
+
+interface FamilyJoinRow extends RefreshTokenRow {
+  f_id: string;
+  f_user_id: string;
+  f_client_id: string;
+  f_scope: string;
+  f_created_at: number;
+  f_expires_at: number;
+  f_access_expires_at: number;
+  f_revoked_at: number | null;
+  f_revoked_reason: string | null;
+}
 
 export class RefreshTokenRepository {
   constructor(private readonly db: Kysely<Database>) {}
@@ -9,27 +44,17 @@ export class RefreshTokenRepository {
   }
 
   async insertToken(token: RefreshTokenRow): Promise<void> {
-    await this.db.insertInto('refresh_tokens').values(token).execute();
+    await insertTokenQuery(this.db, token);
   }
 
-  findToken(hash: string): Promise<RefreshTokenRow | undefined> {
-    return this.db.selectFrom('refresh_tokens').selectAll().where('token_hash', '=', hash).executeTakeFirst();
+  async findToken(hash: string): Promise<RefreshTokenRow | undefined> {
+    return (await findTokenQuery(this.db, { hash })).rows[0];
   }
 
   /** The token with its family, in one round trip. */
   findWithFamily(hash: string): Promise<(RefreshTokenRow & { family: RefreshTokenFamily }) | undefined> {
-    return this.db
-      .selectFrom('refresh_tokens as t')
-      .innerJoin('refresh_token_families as f', 'f.id', 't.family_id')
-      .select([
-        't.token_hash', 't.family_id', 't.parent_hash', 't.created_at', 't.expires_at', 't.spent_at',
-        'f.id as f_id', 'f.user_id as f_user_id', 'f.client_id as f_client_id', 'f.scope as f_scope',
-        'f.created_at as f_created_at', 'f.expires_at as f_expires_at', 'f.access_expires_at as f_access_expires_at',
-        'f.revoked_at as f_revoked_at', 'f.revoked_reason as f_revoked_reason',
-      ])
-      .where('t.token_hash', '=', hash)
-      .executeTakeFirst()
-      .then((r) =>
+    return findWithFamilyQuery(this.db, { hash })
+      .then(({ rows: [r] }) =>
         r && {
           token_hash: r.token_hash, family_id: r.family_id, parent_hash: r.parent_hash, created_at: r.created_at,
           expires_at: r.expires_at, spent_at: r.spent_at,
@@ -43,8 +68,8 @@ export class RefreshTokenRepository {
 
   /** Compare-and-set: marks the token spent unless someone else did first (one winner per token). */
   async markSpent(hash: string, at: number): Promise<boolean> {
-    const r = await this.db.updateTable('refresh_tokens').set({ spent_at: at }).where('token_hash', '=', hash).where('spent_at', 'is', null).executeTakeFirst();
-    return Number(r.numUpdatedRows) === 1;
+    const r = await markSpentQuery(this.db, { hash, at });
+    return Number(r.numAffectedRows) === 1;
   }
 
   async extendAccessExpiry(familyId: string, exp: number): Promise<void> {

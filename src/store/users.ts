@@ -1,5 +1,10 @@
 import type { Kysely } from 'kysely';
+import { prepared } from './prepared.js';
 import type { Database, User } from './schema.js';
+
+const enabledWithRolesQuery = prepared<{ userId: string }, { enabled: number; role_name: string | null }>(['userId'], (db, p) =>
+  db.selectFrom('users as u').leftJoin('user_roles as r', 'r.user_id', 'u.id').select(['u.enabled', 'r.role_name']).where('u.id', '=', p.userId).orderBy('r.role_name'),
+);
 
 export interface UserWithRoles extends User {
   roles: string[];
@@ -32,13 +37,7 @@ export class UserRepository {
 
   /** Whether the user is enabled, with their role names, in one round trip (the refresh grant's hot path). */
   async enabledWithRoles(userId: string): Promise<{ enabled: boolean; roles: string[] } | undefined> {
-    const rows = await this.db
-      .selectFrom('users as u')
-      .leftJoin('user_roles as r', 'r.user_id', 'u.id')
-      .select(['u.enabled', 'r.role_name'])
-      .where('u.id', '=', userId)
-      .orderBy('r.role_name')
-      .execute();
+    const { rows } = await enabledWithRolesQuery(this.db, { userId });
     const first = rows[0];
     if (!first) return undefined;
     return { enabled: first.enabled === 1, roles: rows.flatMap((r) => (r.role_name === null ? [] : [r.role_name])) };

@@ -152,7 +152,7 @@ describe('tollgate migrate', () => {
     const env = { PATH: process.env.PATH, HOME: process.env.HOME, TOLLGATE_KEY_ENCRYPTION_KEY: crypto.randomBytes(32).toString('base64url') };
     const first = await runCli(['migrate', '--database', target.url, '--json'], env);
     expect(first.stderr).toBe('');
-    expect(JSON.parse(first.stdout)).toMatchObject({ applied: ['001_initial'] });
+    expect(JSON.parse(first.stdout)).toMatchObject({ applied: ['001_initial', '002_drop_parent_index'] });
     const again = await runCli(['migrate', '--database', target.url], env);
     expect(again.stdout).toMatch(/^migrations are up to date on /);
   });

@@ -1,4 +1,5 @@
 // The store on both dialects: `npm test` runs this on SQLite, `npm run test:postgres` on a fresh
+import { sql } from 'kysely';
 // PostgreSQL database per test. What differs between the two (bigint columns, row counts, sequences,
 // LIKE, conflicts, transactions) must not leak into the repositories.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -115,13 +116,20 @@ describe(`the store on ${testDialect()}`, () => {
 });
 
 describe(`a fresh ${testDialect()} database`, () => {
-  it('applies the initial migration once, and a second store on it finds nothing to do', async () => {
+  it('applies every migration once, and a second store on it finds nothing to do', async () => {
     const database = await createTestDatabase();
     const first = database.open();
     const second = database.open();
     try {
-      expect((await migrate(first)).applied).toEqual(['001_initial']);
+      expect((await migrate(first)).applied).toEqual(['001_initial', '002_drop_parent_index']);
       expect((await migrate(second)).applied).toEqual([]);
+      // 002: nothing looks a refresh token up by its parent, so that index is gone
+      const indexes = first.dialect === 'sqlite'
+        ? await sql<{ name: string }>`select name from sqlite_master where type = 'index' and tbl_name = 'refresh_tokens'`.execute(first.db)
+        : await sql<{ name: string }>`select indexname as name from pg_indexes where tablename = 'refresh_tokens'`.execute(first.db);
+      const names = indexes.rows.map((r) => r.name);
+      expect(names).toContain('refresh_tokens_family');
+      expect(names).not.toContain('refresh_tokens_parent');
     } finally {
       await first.close();
       await second.close();

@@ -7,7 +7,7 @@ import { RefreshTokenMinter } from '../../tokens/refreshTokens.js';
 import { HasherOverloaded } from '../../users/passwords.js';
 import { InvalidGrant, TemporarilyUnavailable, TooManyAttempts } from '../errors.js';
 import { grantScope } from '../scope.js';
-import { accessTokenTtl } from '../services.js';
+import { accessHorizon, accessTokenTtl } from '../services.js';
 import { type GrantHandler, required } from './grant.js';
 
 const WRONG = 'the username or password is wrong';
@@ -55,7 +55,7 @@ export const passwordGrant: GrantHandler = {
     const sid = crypto.randomUUID();
     await services.db.transaction().execute(async (trx) => {
       const repo = new RefreshTokenRepository(trx);
-      await repo.insertFamily({ id: sid, user_id: user.id, client_id: client.client_id, scope, created_at: now, expires_at: now + absolute, access_expires_at: now + ttl * 1000, revoked_at: null, revoked_reason: null });
+      await repo.insertFamily({ id: sid, user_id: user.id, client_id: client.client_id, scope, created_at: now, expires_at: now + absolute, access_expires_at: accessHorizon(now, ttl).extendTo, revoked_at: null, revoked_reason: null });
       await repo.insertToken({ token_hash: RefreshTokenMinter.hash(refreshToken), family_id: sid, parent_hash: null, created_at: now, expires_at: now + Math.min(idle, absolute), spent_at: null });
     });
     const { token } = await services.accessTokens.issue({ sub: user.id, audience: client.audience, clientId: client.client_id, scope, roles, sid, ttlSeconds: ttl });

@@ -18,7 +18,7 @@ import { UserRepository } from '../../store/users.js';
 import { RefreshTokenMinter } from '../../tokens/refreshTokens.js';
 import { InvalidGrant } from '../errors.js';
 import { grantScope } from '../scope.js';
-import { type Services, accessTokenTtl } from '../services.js';
+import { type Services, accessHorizon, accessTokenTtl } from '../services.js';
 import { type GrantHandler, type TokenRequest, required } from './grant.js';
 
 type Outcome =
@@ -105,7 +105,9 @@ async function rotate(trx: Kysely<Database>, presented: string, { params, client
     const scope = grantScope(params.get('scope'), family.scope, 'the scope originally granted');
     const user = await new UserRepository(trx).enabledWithRoles(family.user_id);
     if (!user || !user.enabled) return refuse('the user is disabled');
-    await repo.extendAccessExpiry(family.id, now + ttl * 1000);
+    const horizon = accessHorizon(now, ttl);
+    // read with the family above; extendAccessExpiry only ever moves it later
+    if (family.access_expires_at < horizon.needed) await repo.extendAccessExpiry(family.id, horizon.extendTo);
     return { kind, family, successor, scope, roles: user.roles, ttl };
   };
 

@@ -114,13 +114,32 @@ describe('refresh_token grant', () => {
       const denied = await t.store.db.selectFrom('deny_list').selectAll().where('type', '=', 'sid').execute();
       expect(denied).toHaveLength(1);
       expect(denied[0]?.value).toBe(sid);
-      // the entry lasts until the family's last access token has expired (plus the clock tolerance)
-      expect(Number(denied[0]?.expires_at)).toBe(lastExp + t.config.accessTokens.clockToleranceSeconds);
+      // the entry lasts until the family's last access token has expired (plus the clock tolerance),
+      // at most one TTL longer: the family's horizon is kept one TTL ahead (accessHorizon)
+      const { ttlSeconds, clockToleranceSeconds } = t.config.accessTokens;
+      expect(Number(denied[0]?.expires_at)).toBeGreaterThanOrEqual(lastExp + clockToleranceSeconds);
+      expect(Number(denied[0]?.expires_at)).toBeLessThanOrEqual(lastExp + ttlSeconds + clockToleranceSeconds);
 
       // and the running server already treats the family's access tokens as denied
       expect(t.app.services.denyList.isDenied(decodeJwt(second.body.access_token).payload as { sid: string })).toBe(true);
       const audit = await t.store.db.selectFrom('audit_events').select('type').where('type', '=', 'refresh.reuse_detected').execute();
       expect(audit).toHaveLength(1);
+    });
+
+    it('keeps the family\'s access horizon one TTL ahead: a rotation inside it writes nothing, one past it moves it', async () => {
+      const ttl = t.config.accessTokens.ttlSeconds;
+      const start = clock.now();
+      const first = await signIn();
+      const sid = String(decodeJwt(first.access_token).payload.sid);
+      expect((await family(sid)).access_expires_at).toBe(start + 2 * ttl * 1000);
+      clock.advance(10);
+      const second = await refreshGrant(t, web, first.refresh_token);
+      expect((await family(sid)).access_expires_at).toBe(start + 2 * ttl * 1000);
+      clock.advance(ttl); // the next token would expire after the horizon
+      const third = await refreshGrant(t, web, second.body.refresh_token);
+      expect(third.status).toBe(200);
+      expect((await family(sid)).access_expires_at).toBe(clock.now() + 2 * ttl * 1000);
+      expect(Number(decodeJwt(third.body.access_token).payload.exp) * 1000).toBeLessThan((await family(sid)).access_expires_at);
     });
 
     it('leaves other families of the same user alone', async () => {
@@ -138,7 +157,7 @@ describe('refresh_token grant', () => {
       clock.advance(10);
       const second = await refreshGrant(t, web, first.refresh_token);
       expect(second.status).toBe(200);
-      clock.advance(400); // past exp + tolerance of the last access token
+      clock.advance(2 * t.config.accessTokens.ttlSeconds + 100); // past the family's horizon (one TTL beyond the last exp) + tolerance
       expect((await refreshGrant(t, web, first.refresh_token)).body.error).toBe('invalid_grant');
       expect((await refreshGrant(t, web, second.body.refresh_token)).body.error).toBe('invalid_grant');
       expect(await t.store.db.selectFrom('deny_list').selectAll().execute()).toHaveLength(0);
