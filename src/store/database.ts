@@ -2,10 +2,11 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, type Migration, type SqliteDatabase, type MigrationProvider, Migrator, PostgresAdapter, PostgresDialect, SqliteDialect } from 'kysely';
+import { Kysely, type Migration, type MigrationProvider, Migrator, PostgresAdapter, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { type Dialect, migrations } from '../../migrations/index.js';
 import type { Database } from './schema.js';
+import { type StatementSource, TollgateSqliteDialect } from './sqliteDriver.js';
 
 export type { Dialect };
 
@@ -74,9 +75,12 @@ export function openStore(url: string, options: StoreOptions = {}): Store {
   const sqlite = new SQLite(url);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('foreign_keys = ON');
-  sqlite.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`);
+  const busyTimeoutMs = Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000));
+  sqlite.pragma(`busy_timeout = ${busyTimeoutMs}`);
   sqlite.pragma('synchronous = NORMAL');
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: withStatementCache(sqlite) }) });
+  // from here on a busy database is waited for by the driver, without blocking the event loop
+  sqlite.pragma('busy_timeout = 0');
+  const db = new Kysely<Database>({ dialect: new TollgateSqliteDialect(withStatementCache(sqlite), { timeoutMs: busyTimeoutMs }) });
   return { db, dialect: 'sqlite', location: url, close: () => db.destroy() };
 }
 
@@ -169,12 +173,15 @@ async function listenPostgres(url: string, channel: string, onNotify: () => void
 /**
  * Kysely's SQLite driver prepares every statement anew; the hot paths run the same few SQL strings
  * thousands of times a second, so prepared statements are kept (bounded, oldest out). Safe on one
- * connection: Kysely runs one statement at a time on it.
+ * connection: the driver runs one statement at a time on it.
  */
-function withStatementCache(sqlite: SQLite.Database, max = 256): SqliteDatabase {
+function withStatementCache(sqlite: SQLite.Database, max = 256): StatementSource {
   const cache = new Map<string, SQLite.Statement>();
   return {
     close: () => sqlite.close(),
+    get inTransaction() {
+      return sqlite.inTransaction;
+    },
     prepare(text: string) {
       let stmt = cache.get(text);
       if (!stmt) {
