@@ -15,7 +15,7 @@ export async function serve({ config, workers = config.server.workers }: ServeOp
   if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers);
   // every line says which process wrote it: several workers share one log
   const logger = createLogger(config.log.level).child({ pid: process.pid });
-  const store = openStore(config.database.url, config.database);
+  const store = openStore(config.database.url, { ...config.database, backgroundCheckpoints: true });
   let app;
   try {
     app = await createApp({ config, store, logger });

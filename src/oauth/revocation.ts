@@ -50,13 +50,14 @@ async function revokeRefreshToken(services: Services, client: Client, token: str
     if (!(await repo.revokeFamily(row.family.id, now, 'revoked by client'))) return 'already' as const;
     const expiresAt = Math.ceil(row.family.access_expires_at / 1000) + config.accessTokens.clockToleranceSeconds;
     if (expiresAt > seconds(now)) await services.denyList.add([{ type: 'sid', value: row.family.id, expires_at: expiresAt }], trx);
+    // in the same transaction: one commit on this hot path, and no revocation without its audit row
+    await services.audit.record({ type: 'token.revoked', user_id: row.family.user_id, client_id: client.client_id, ip, detail: { token_type: 'refresh_token', sid: row.family.id } }, trx);
     return row.family;
   });
   if (found === undefined) return 'none';
   if (found === 'foreign' || found === 'already') return 'refresh_token';
   await services.denyList.sync();
   services.events.revoked('refresh_token');
-  await services.audit.record({ type: 'token.revoked', user_id: found.user_id, client_id: client.client_id, ip, detail: { token_type: 'refresh_token', sid: found.id } });
   return 'refresh_token';
 }
 

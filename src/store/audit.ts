@@ -1,5 +1,11 @@
-import type { Kysely } from 'kysely';
-import type { AuditEventRow, Database } from './schema.js';
+import type { Insertable, Kysely } from 'kysely';
+import { prepared } from './prepared.js';
+import type { AuditEventRow, AuditEventsTable, Database } from './schema.js';
+
+type AuditInsert = Required<Omit<Insertable<AuditEventsTable>, 'id'>>;
+
+// on the revocation and sign-in paths: compiled once (see prepared.ts)
+const insertQuery = prepared<AuditInsert, never>(['at', 'type', 'username', 'user_id', 'client_id', 'ip', 'detail'], (db, p) => db.insertInto('audit_events').values(p));
 
 export interface NewAuditEvent {
   type: string;
@@ -21,18 +27,15 @@ export class AuditRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
   async insert(event: NewAuditEvent, at: number): Promise<void> {
-    await this.db
-      .insertInto('audit_events')
-      .values({
-        at,
-        type: event.type,
-        username: event.username ?? null,
-        user_id: event.user_id ?? null,
-        client_id: event.client_id ?? null,
-        ip: event.ip ?? null,
-        detail: event.detail ? JSON.stringify(event.detail) : null,
-      })
-      .execute();
+    await insertQuery(this.db, {
+      at,
+      type: event.type,
+      username: event.username ?? null,
+      user_id: event.user_id ?? null,
+      client_id: event.client_id ?? null,
+      ip: event.ip ?? null,
+      detail: event.detail ? JSON.stringify(event.detail) : null,
+    });
   }
 
   query(q: AuditQuery): Promise<AuditEventRow[]> {

@@ -5,6 +5,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, type Migration, type MigrationProvider, Migrator, PostgresAdapter, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { type Dialect, migrations } from '../../migrations/index.js';
+import { SAFETY_NET_PAGES, startCheckpointer } from './checkpointer.js';
 import type { Database } from './schema.js';
 import { type StatementSource, TollgateSqliteDialect } from './sqliteDriver.js';
 
@@ -31,6 +32,11 @@ export interface Listener {
 export interface StoreOptions {
   busyTimeoutMs?: number;
   poolSize?: number;
+  /**
+   * SQLite file: checkpoint the WAL on a thread of its own (checkpointer.ts) instead of inside
+   * the commits of this connection. For the server; a CLI command's few writes don't need it.
+   */
+  backgroundCheckpoints?: boolean;
 }
 
 export function isPostgresUrl(url: string): boolean {
@@ -80,8 +86,18 @@ export function openStore(url: string, options: StoreOptions = {}): Store {
   sqlite.pragma('synchronous = NORMAL');
   // from here on a busy database is waited for by the driver, without blocking the event loop
   sqlite.pragma('busy_timeout = 0');
+  const checkpointer = options.backgroundCheckpoints && url !== ':memory:' ? startCheckpointer(url) : undefined;
+  if (checkpointer) sqlite.pragma(`wal_autocheckpoint = ${SAFETY_NET_PAGES}`);
   const db = new Kysely<Database>({ dialect: new TollgateSqliteDialect(withStatementCache(sqlite), { timeoutMs: busyTimeoutMs }) });
-  return { db, dialect: 'sqlite', location: url, close: () => db.destroy() };
+  return {
+    db,
+    dialect: 'sqlite',
+    location: url,
+    async close() {
+      await checkpointer?.stop();
+      await db.destroy();
+    },
+  };
 }
 
 /** The dialect behind a Kysely instance or transaction (for the few statements that differ). */

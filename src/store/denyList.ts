@@ -1,6 +1,15 @@
 import { type Kysely, sql } from 'kysely';
 import { dialectOf } from './database.js';
+import { prepared } from './prepared.js';
 import type { Database, DenyListRow, DenyType } from './schema.js';
+
+type DenyInsert = { type: DenyType; value: string; issued_before: number | null; expires_at: number; created_at: number };
+
+// the revocation path's statements, compiled once (see prepared.ts)
+const insertOneQuery = prepared<DenyInsert, never>(['type', 'value', 'issued_before', 'expires_at', 'created_at'], (db, p) => db.insertInto('deny_list').values(p));
+const allAfterQuery = prepared<{ cursor: number; limit: number }, DenyListRow>(['cursor', 'limit'], (db, p) =>
+  db.selectFrom('deny_list').selectAll().where('id', '>', p.cursor).orderBy('id').limit(p.limit),
+);
 
 /** PostgreSQL NOTIFY channel: every instance LISTENs and syncs its deny list on a notification. */
 export const DENY_LIST_CHANNEL = 'tollgate_deny_list';
@@ -33,14 +42,16 @@ export class DenyListRepository {
    */
   async insert(entries: NewDenyEntry[], at: number): Promise<void> {
     if (entries.length === 0) return;
-    const rows = entries.map((e) => ({ type: e.type, value: e.value, issued_before: e.issued_before ?? null, expires_at: e.expires_at, created_at: at }));
+    const rows: DenyInsert[] = entries.map((e) => ({ type: e.type, value: e.value, issued_before: e.issued_before ?? null, expires_at: e.expires_at, created_at: at }));
+    const [one] = rows;
+    const insertRows = (db: Kysely<Database>) => (rows.length === 1 && one ? insertOneQuery(db, one) : db.insertInto('deny_list').values(rows).execute());
     if (dialectOf(this.db) !== 'postgres') {
-      await this.db.insertInto('deny_list').values(rows).execute();
+      await insertRows(this.db);
       return;
     }
     const write = async (trx: Kysely<Database>) => {
       await sql`select pg_advisory_xact_lock(${sql.lit(DENY_LIST_WRITE_LOCK)})`.execute(trx);
-      await trx.insertInto('deny_list').values(rows).execute();
+      await insertRows(trx);
       await sql`notify ${sql.raw(DENY_LIST_CHANNEL)}`.execute(trx);
     };
     // outside a transaction the lock would be released before the insert: make one
@@ -54,8 +65,8 @@ export class DenyListRepository {
   }
 
   /** Every entry after a cursor, expired or not (the in-memory sync also learns the high-water mark). */
-  allAfter(cursor: number, limit: number): Promise<DenyListRow[]> {
-    return this.db.selectFrom('deny_list').selectAll().where('id', '>', cursor).orderBy('id').limit(limit).execute();
+  async allAfter(cursor: number, limit: number): Promise<DenyListRow[]> {
+    return (await allAfterQuery(this.db, { cursor, limit })).rows;
   }
 
   async prune(nowSeconds: number): Promise<number> {
