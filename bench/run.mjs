@@ -361,7 +361,7 @@ async function main() {
 
   const startTollgate = async (args, nodeArgs, log) => {
     const port = await freePort();
-    const proc = track(startProcess(process.execPath, [...nodeArgs, ...args], { env: { ...env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2', TOLLGATE_PORT: String(port) }, cwd: ROOT, stdoutFile: path.join(tmp, log) }));
+    const proc = track(startProcess(process.execPath, [...nodeArgs, ...args], { env: { ...env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '1', TOLLGATE_PORT: String(port) }, cwd: ROOT, stdoutFile: path.join(tmp, log) }));
     await waitReady(proc, `http://127.0.0.1:${port}/readyz`);
     return { proc, base: `http://127.0.0.1:${port}` };
   };
@@ -570,7 +570,7 @@ async function postgresSection(serverUrl, tmp, seed) {
       const port = await freePort();
       const proc = track(
         startProcess(process.execPath, [path.join(ROOT, 'dist', 'src', 'main.js')], {
-          env: { ...env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2', TOLLGATE_PORT: String(port) },
+          env: { ...env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '1', TOLLGATE_PORT: String(port) },
           cwd: ROOT,
           stdoutFile: path.join(tmp, `tollgate-postgres-${id}.log`),
         }),

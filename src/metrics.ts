@@ -130,15 +130,28 @@ export class Metrics implements MetricsEndpoint {
         await next();
       } finally {
         const matched = (ctx as Context & { _matchedRoute?: string | RegExp })._matchedRoute;
-        const labels = {
-          method: METHODS.has(ctx.method) ? ctx.method : 'other',
-          // the router's path template, never the raw URL (unbounded, and it may carry secrets)
-          route: typeof matched === 'string' ? matched : 'unmatched',
-          status: String(ctx.status),
-        };
-        this.requests.inc(labels);
-        this.latency.observe(labels, (performance.now() - start) / 1000);
+        const method = METHODS.has(ctx.method) ? ctx.method : 'other';
+        // the router's path template, never the raw URL (unbounded, and it may carry secrets)
+        const route = typeof matched === 'string' ? matched : 'unmatched';
+        const series = this.series(method, route, ctx.status);
+        series.requests.inc();
+        series.latency.observe((performance.now() - start) / 1000);
       }
     };
+  }
+
+  // prom-client hashes a labels object on every inc/observe (sorting its keys): the children for a
+  // method, route and status are looked up once and kept (bounded: known methods, the router's
+  // routes and 'unmatched', HTTP status codes)
+  private readonly children = new Map<string, { requests: Counter.Internal; latency: Histogram.Internal<'method' | 'route' | 'status'> }>();
+  private series(method: string, route: string, status: number) {
+    const key = `${method} ${status} ${route}`;
+    let series = this.children.get(key);
+    if (!series) {
+      const labels = { method, route, status: String(status) };
+      series = { requests: this.requests.labels(labels), latency: this.latency.labels(labels) };
+      this.children.set(key, series);
+    }
+    return series;
   }
 }

@@ -73,9 +73,10 @@ async function runPrimary(config: Config, workers: number): Promise<void> {
   const listening = new Set<number>();
   const fork = () => {
     live++;
-    // glibc keeps a malloc arena per thread that ever ran argon2 (19 MiB each); two arenas keep a
-    // worker's peak memory in check at no measurable cost (the same default as `npm start`)
-    cluster.fork({ MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' });
+    // glibc keeps a malloc arena per thread that ever ran argon2, each holding on to freed 19 MiB
+    // buffers; one arena keeps a worker's peak memory in check at no measurable cost (argon2
+    // allocates once per hash, so the threads hardly contend for it; the same default as `npm start`)
+    cluster.fork({ MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '1' });
   };
   for (let i = 0; i < workers; i++) fork();
   cluster.on('listening', (worker) => listening.add(worker.id));

@@ -4,14 +4,14 @@
 // loop stopped for the fsyncs (milliseconds on a virtual disk) every few hundred writes, and the
 // amortized cost was half of every write transaction (revocation: 35 µs of a 43 µs transaction).
 // Here a worker thread with its own connection checkpoints (PASSIVE: never waits for, never blocks
-// readers or writers) a few times a second; the serving connection's own autocheckpoint is only
+// readers or writers) twenty times a second; the serving connection's own autocheckpoint is only
 // a safety net far above what the thread lets the WAL reach.
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 
 /** Pages the serving connection lets the WAL reach before checkpointing itself (the thread is gone or far behind). */
 export const SAFETY_NET_PAGES = 20_000;
-export const DEFAULT_INTERVAL_MS = 100;
+export const DEFAULT_INTERVAL_MS = 50;
 
 // CommonJS in an eval'd worker: no file to find beside the compiled module, in dist/ or under vitest
 const WORKER_SOURCE = `
