@@ -474,7 +474,9 @@ async function main() {
       const rows = { workers1: [], workers2: [] };
       for (const key of ['refresh', 'introspect_access']) {
         note(`  ${specs1[key].label}: --workers 1 / --workers 2 in turns`);
-        for (const row of await runGroup([await lane('workers1', one.base, specs1[key]), await lane('workers2', two.base, specs2[key])], pids)) rows[row.subject].push(row);
+        // processor time per turn: on a 2-core machine shared with the load generator it is what explains the factor
+        const lanes = [withCpu(await lane('workers1', one.base, specs1[key]), { server: () => processTree(one.proc.pid) }), withCpu(await lane('workers2', two.base, specs2[key]), { server: () => processTree(two.proc.pid) })];
+        for (const row of await runGroup(lanes, pids)) rows[row.subject].push(row);
       }
       results.workers = {};
       for (const [n, name, server] of [[1, 'workers1', one], [2, 'workers2', two]]) {
@@ -777,6 +779,11 @@ function report(results) {
         ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
       ),
     );
+    if (w[1].rows[0]?.cpuPercent) {
+      const cpu = (c) => `Tollgate ${c.server}%, driver ${c.driver}%, machine ${c.machine}%`;
+      lines.push(`Processor time during the measured turns, in % of one core (${results.machine.cores} cores in all):`);
+      for (const one of w[1].rows) lines.push(`  ${one.label}: --workers 1: ${cpu(one.cpuPercent)}; --workers 2: ${cpu(rowOf(w[2], one.key).cpuPercent)}`);
+    }
   }
   if (results.postgres?.skipped) lines.push('', `PostgreSQL: skipped: ${results.postgres.skipped}`);
   else if (results.postgres?.[1]) {
