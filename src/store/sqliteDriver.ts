@@ -2,8 +2,9 @@
 // the CLI beside a running server):
 // - SQLite's own busy handler sleeps the whole thread, 1 ms at first and longer after: with two
 //   workers writing, every collision stopped a worker's event loop. Here busy_timeout is 0 and a
-//   busy database is waited for asynchronously (the event loop keeps reading requests), retrying
-//   the same atomic step until the configured busy timeout has passed.
+//   busy database is waited for between turns of the event loop (which keeps reading requests and
+//   answering those that need no database), retrying the same atomic step until the configured
+//   busy timeout has passed.
 // - Transactions start with BEGIN IMMEDIATE: the write lock is taken (or waited for) up front, so a
 //   transaction never fails halfway on a lock, and the step retried is BEGIN alone.
 // - The connection is handed out in arrival order; Kysely's mutex woke every waiter on each
@@ -43,7 +44,7 @@ const napCell = new Int32Array(new SharedArrayBuffer(4));
  * takes it again microseconds after each commit, so a waiter that slept a millisecond (SQLite's
  * busy handler sleeps 1 ms, then longer) would find it taken almost every time. For EAGER_MS it
  * naps 50 µs (not spinning: the CPU goes to the holder) and tries again on the next turn of the
- * event loop, which meanwhile reads requests and answers the ones that need no lock; after that
+ * event loop, which meanwhile reads requests and answers those that need no database; after that
  * it sleeps a few milliseconds between tries (a long transaction, a checkpoint, the CLI).
  * Measured with `serve --workers 2` (refresh grants): spinning 4,700/s, napping 5,200/s.
  */
