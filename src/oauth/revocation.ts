@@ -1,12 +1,11 @@
 // RFC 7009. A refresh token revokes its whole family (and denies the family's `sid`, so its access
 // tokens stop working everywhere); an access token is denied by `jti` until it expires. Unknown,
 // expired, malformed or another client's tokens: 200 and nothing happens (§2.2).
-import { seconds } from '../clock.js';
 import { RefreshTokenRepository } from '../store/refreshTokens.js';
 import type { Client } from '../store/schema.js';
 import { RefreshTokenMinter } from '../tokens/refreshTokens.js';
 import { UnsupportedTokenType } from './errors.js';
-import type { Services } from './services.js';
+import { type Services, denySession } from './services.js';
 
 export const TOKEN_TYPE_HINTS = ['access_token', 'refresh_token'] as const;
 export type TokenTypeHint = (typeof TOKEN_TYPE_HINTS)[number];
@@ -38,7 +37,7 @@ export async function revoke(services: Services, client: Client, token: string, 
 
 async function revokeRefreshToken(services: Services, client: Client, token: string, ip?: string): Promise<RevocationResult> {
   if (!RefreshTokenMinter.isWellFormed(token)) return 'none';
-  const { clock, config } = services;
+  const { clock } = services;
   const found = await services.db.transaction().execute(async (trx) => {
     const repo = new RefreshTokenRepository(trx);
     const row = await repo.findWithFamily(RefreshTokenMinter.hash(token));
@@ -48,8 +47,7 @@ async function revokeRefreshToken(services: Services, client: Client, token: str
     const now = clock.now();
     // already revoked (by the client, reuse detection or the user's logout): nothing more to deny
     if (!(await repo.revokeFamily(row.family.id, now, 'revoked by client'))) return 'already' as const;
-    const expiresAt = Math.ceil(row.family.access_expires_at / 1000) + config.accessTokens.clockToleranceSeconds;
-    if (expiresAt > seconds(now)) await services.denyList.add([{ type: 'sid', value: row.family.id, expires_at: expiresAt }], trx);
+    await denySession(services, row.family, now, trx);
     // in the same transaction: one commit on this hot path, and no revocation without its audit row
     await services.audit.record({ type: 'token.revoked', user_id: row.family.user_id, client_id: client.client_id, ip, detail: { token_type: 'refresh_token', sid: row.family.id } }, trx);
     return row.family;

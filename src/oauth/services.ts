@@ -2,12 +2,12 @@
 import type { Kysely } from 'kysely';
 import type { Audit } from '../audit/audit.js';
 import type { ClientService } from '../clients/clients.js';
-import type { Clock } from '../clock.js';
+import { type Clock, seconds } from '../clock.js';
 import type { Config } from '../config.js';
 import type { DenyList } from '../denylist/denyList.js';
 import type { Keyring, KeyManager } from '../keys/keyring.js';
 import type { Logger } from '../logger.js';
-import type { Database, Client } from '../store/schema.js';
+import type { Database, Client, RefreshTokenFamily } from '../store/schema.js';
 import type { AccessTokens } from '../tokens/accessTokens.js';
 import type { RefreshTokenMinter } from '../tokens/refreshTokens.js';
 import type { PasswordHasher } from '../users/passwords.js';
@@ -57,4 +57,14 @@ export function accessTokenTtl(services: Services, client: Client): number {
  */
 export function accessHorizon(now: number, ttlSeconds: number): { needed: number; extendTo: number } {
   return { needed: now + ttlSeconds * 1000, extendTo: now + 2 * ttlSeconds * 1000 };
+}
+
+/**
+ * A revoked family's `sid` goes on the deny list until its horizon (accessHorizon) plus the clock
+ * tolerance; nothing when every access token it issued has already expired. Inside the caller's
+ * transaction, so the entry commits with the revocation.
+ */
+export async function denySession(services: Services, family: RefreshTokenFamily, now: number, trx: Kysely<Database>): Promise<void> {
+  const expiresAt = Math.ceil(family.access_expires_at / 1000) + services.config.accessTokens.clockToleranceSeconds;
+  if (expiresAt > seconds(now)) await services.denyList.add([{ type: 'sid', value: family.id, expires_at: expiresAt }], trx);
 }

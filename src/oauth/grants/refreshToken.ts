@@ -11,14 +11,13 @@
 // loser always reads the winner's committed spend, on another connection or in another worker. A
 // check that refuses after a won spend rolls the transaction back: the token stays unspent.
 import type { Kysely } from 'kysely';
-import { seconds } from '../../clock.js';
 import { RefreshTokenRepository } from '../../store/refreshTokens.js';
 import type { Client, Database, RefreshTokenFamily } from '../../store/schema.js';
 import { UserRepository } from '../../store/users.js';
 import { RefreshTokenMinter } from '../../tokens/refreshTokens.js';
 import { InvalidGrant } from '../errors.js';
 import { grantScope } from '../scope.js';
-import { type Services, accessHorizon, accessTokenTtl } from '../services.js';
+import { type Services, accessHorizon, accessTokenTtl, denySession } from '../services.js';
 import { type GrantHandler, type TokenRequest, required } from './grant.js';
 
 type Outcome =
@@ -124,8 +123,7 @@ async function rotate(trx: Kysely<Database>, presented: string, { params, client
     // arrived before the spend, or in the same burst: a lost race, not a replay
     if (receivedAt <= spentAt + RACE_TOLERANCE_MS) return { kind: 'refused', why: 'the refresh token was already used' };
     await repo.revokeFamily(family.id, now, 'refresh token reuse');
-    const expiresAt = Math.ceil(family.access_expires_at / 1000) + config.accessTokens.clockToleranceSeconds;
-    if (expiresAt > seconds(now)) await services.denyList.add([{ type: 'sid', value: family.id, expires_at: expiresAt }], trx);
+    await denySession(services, family, now, trx);
     return { kind: 'replay', family };
   };
 
