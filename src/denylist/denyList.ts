@@ -130,16 +130,7 @@ export class DenyList {
     return false;
   }
 
-  /**
-   * One page of the feed after a cursor (0: from the start). It first pulls what other processes
-   * wrote (one indexed query that usually finds nothing), then answers from memory.
-   */
-  async page(after: number): Promise<FeedPage> {
-    await this.sync();
-    return this.pageFromMemory(after);
-  }
-
-  /** The page as the in-memory copy holds it now (the caller has synced). */
+  /** One page of the feed after a cursor (0: from the start), as the in-memory copy holds it now (the caller has synced). */
   private pageFromMemory(after: number): FeedPage {
     const now = seconds(this.deps.clock.now());
     const entries: FeedEntry[] = [];
@@ -162,7 +153,10 @@ export class DenyList {
     return { cursor: String(cursor), entries };
   }
 
-  /** The page as its JSON body and ETag, rendered once per change (or second) and reused. */
+  /**
+   * The page as its JSON body and ETag, rendered once per change (or second) and reused. It first
+   * pulls what other processes wrote (one indexed query that usually finds nothing).
+   */
   async renderedPage(after: number): Promise<{ body: string; etag: string }> {
     await this.sync();
     const key = `${after}:${this.version}:${seconds(this.deps.clock.now())}`;
