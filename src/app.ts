@@ -16,6 +16,7 @@ import { createServices } from './services.js';
 import { type Listener, type Store, migrate } from './store/database.js';
 import { DENY_LIST_CHANNEL } from './store/denyList.js';
 import { RefreshTokenRepository } from './store/refreshTokens.js';
+import { isBusy } from './store/sqliteDriver.js';
 
 export interface AppOptions {
   config: Config;
@@ -194,7 +195,7 @@ function createMaintenance(services: Services, config: Config, logger: Logger) {
 /** SQLite busy/locked, or a PostgreSQL serialization failure, deadlock or lock timeout. */
 function isLockContention(err: unknown): boolean {
   const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '';
-  return code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED') || code === '40001' || code === '40P01' || code === '55P03';
+  return isBusy(err) || code.startsWith('SQLITE_LOCKED') || code === '40001' || code === '40P01' || code === '55P03';
 }
 
 /** Applies the HTTP server limits of config.server (slow clients time out). */

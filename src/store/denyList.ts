@@ -1,9 +1,9 @@
-import { type Kysely, sql } from 'kysely';
+import { type Insertable, type Kysely, sql } from 'kysely';
 import { dialectOf } from './database.js';
 import { prepared } from './prepared.js';
-import type { Database, DenyListRow, DenyType } from './schema.js';
+import type { Database, DenyListRow, DenyListTable, DenyType } from './schema.js';
 
-type DenyInsert = { type: DenyType; value: string; issued_before: number | null; expires_at: number; created_at: number };
+type DenyInsert = Required<Omit<Insertable<DenyListTable>, 'id'>>;
 
 // the revocation path's statements, compiled once (see prepared.ts)
 const insertOneQuery = prepared<DenyInsert, never>(['type', 'value', 'issued_before', 'expires_at', 'created_at'], (db, p) => db.insertInto('deny_list').values(p));

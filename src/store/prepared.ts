@@ -12,9 +12,6 @@ interface Placeholder {
   readonly [PLACEHOLDER]: string;
 }
 
-/** Stand-ins for the arguments while the query is built. */
-export type Placeholders<Args> = { readonly [K in keyof Args]: Args[K] };
-
 export type PreparedQuery<Args, Row> = (db: Kysely<Database>, args: Args) => Promise<QueryResult<Row>>;
 
 /**
@@ -25,11 +22,12 @@ export type PreparedQuery<Args, Row> = (db: Kysely<Database>, args: Args) => Pro
  */
 export function prepared<Args extends Record<string, unknown>, Row>(
   names: readonly (keyof Args & string)[],
-  build: (db: Kysely<Database>, p: Placeholders<Args>) => Compilable<Row>,
+  // p: stand-ins for the arguments while the query is built
+  build: (db: Kysely<Database>, p: Readonly<Args>) => Compilable<Row>,
 ): PreparedQuery<Args, Row> {
   const compiled = new Map<Dialect, { query: CompiledQuery<Row>; order: (keyof Args & string)[] }>();
   const compile = (db: Kysely<Database>, dialect: Dialect) => {
-    const placeholders = Object.fromEntries(names.map((n) => [n, { [PLACEHOLDER]: n } satisfies Placeholder])) as unknown as Placeholders<Args>;
+    const placeholders = Object.fromEntries(names.map((n) => [n, { [PLACEHOLDER]: n } satisfies Placeholder])) as unknown as Readonly<Args>;
     const query = build(db, placeholders).compile();
     const order = query.parameters.map((value) => {
       const name = typeof value === 'object' && value !== null && PLACEHOLDER in value ? (value as Placeholder)[PLACEHOLDER] : undefined;

@@ -87,15 +87,11 @@ class Connection implements DatabaseConnection {
     return { numAffectedRows: BigInt(changes), insertId: BigInt(lastInsertRowid), rows: [] };
   }
 
-  executeQuery<R>({ sql, parameters }: CompiledQuery): Promise<QueryResult<R>> {
+  async executeQuery<R>({ sql, parameters }: CompiledQuery): Promise<QueryResult<R>> {
     // inside BEGIN IMMEDIATE the write lock is ours; outside, a statement is its own transaction
     // and retrying it whole is safe
     if (!this.db.inTransaction) return whenFree(() => this.run<R>(sql, parameters), this.policy);
-    try {
-      return Promise.resolve(this.run<R>(sql, parameters));
-    } catch (e) {
-      return Promise.reject(e instanceof Error ? e : new Error(String(e)));
-    }
+    return this.run<R>(sql, parameters);
   }
 
   // eslint-disable-next-line require-yield -- Tollgate never streams
