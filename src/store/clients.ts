@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { inCodeUnitOrder } from './order.js';
 import type { Client, Database } from './schema.js';
 
 export class ClientRepository {
@@ -8,10 +9,9 @@ export class ClientRepository {
     return this.db.selectFrom('clients').selectAll().where('client_id', '=', clientId).executeTakeFirst();
   }
 
-  /** By client_id, in code-unit order on both dialects (PostgreSQL's ORDER BY follows the database's collation). */
+  /** By client_id, in code-unit order on both dialects. */
   async list(): Promise<Client[]> {
-    const rows = await this.db.selectFrom('clients').selectAll().execute();
-    return rows.sort((a, b) => (a.client_id < b.client_id ? -1 : a.client_id > b.client_id ? 1 : 0));
+    return inCodeUnitOrder(await this.db.selectFrom('clients').selectAll().execute(), 'client_id');
   }
 
   async insert(client: Client): Promise<void> {

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { inCodeUnitOrder } from './order.js';
 import { prepared } from './prepared.js';
 import type { Database, User } from './schema.js';
 
@@ -21,10 +22,9 @@ export class UserRepository {
     return this.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
   }
 
-  /** By username, in code-unit order on both dialects (PostgreSQL's ORDER BY follows the database's collation). */
+  /** By username, in code-unit order on both dialects. */
   async list(): Promise<User[]> {
-    const rows = await this.db.selectFrom('users').selectAll().execute();
-    return rows.sort((a, b) => (a.username < b.username ? -1 : a.username > b.username ? 1 : 0));
+    return inCodeUnitOrder(await this.db.selectFrom('users').selectAll().execute(), 'username');
   }
 
   async insert(user: User): Promise<void> {
