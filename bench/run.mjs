@@ -271,6 +271,11 @@ function tollgateEnv(extra) {
   return { ...env, ...extra };
 }
 
+/** A server's environment on `port`, with the malloc arena setting `npm start` uses. */
+function serverEnv(env, port) {
+  return { ...env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '1', TOLLGATE_PORT: String(port) };
+}
+
 const started = new Set();
 function track(proc) {
   started.add(proc);
@@ -361,7 +366,7 @@ async function main() {
 
   const startTollgate = async (args, nodeArgs, log) => {
     const port = await freePort();
-    const proc = track(startProcess(process.execPath, [...nodeArgs, ...args], { env: { ...env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '1', TOLLGATE_PORT: String(port) }, cwd: ROOT, stdoutFile: path.join(tmp, log) }));
+    const proc = track(startProcess(process.execPath, [...nodeArgs, ...args], { env: serverEnv(env, port), cwd: ROOT, stdoutFile: path.join(tmp, log) }));
     await waitReady(proc, `http://127.0.0.1:${port}/readyz`);
     return { proc, base: `http://127.0.0.1:${port}` };
   };
@@ -572,7 +577,7 @@ async function postgresSection(serverUrl, tmp, seed) {
       const port = await freePort();
       const proc = track(
         startProcess(process.execPath, [path.join(ROOT, 'dist', 'src', 'main.js')], {
-          env: { ...env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '1', TOLLGATE_PORT: String(port) },
+          env: serverEnv(env, port),
           cwd: ROOT,
           stdoutFile: path.join(tmp, `tollgate-postgres-${id}.log`),
         }),
