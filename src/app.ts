@@ -1,12 +1,13 @@
 // createApp({ config, store, clock, logger }): a complete Tollgate over one store, with no globals,
 // so tests run many isolated servers in one process.
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import Koa from 'koa';
 import { sql } from 'kysely';
 import { type Clock, systemClock } from './clock.js';
 import { type Config, parseDuration } from './config.js';
-import { errorBodies, refuseCredentialsInQuery, requestLog, securityHeaders } from './http/middleware.js';
-import { createRouter } from './http/routes.js';
+import { documentResponder } from './http/documents.js';
+import { errorBodies, refuseCredentialsInQuery, requestLog, requestLogger, securityHeaderList, securityHeaders } from './http/middleware.js';
+import { createRouter, publicDocuments } from './http/routes.js';
 import type { SseHub } from './http/sse.js';
 import { type Logger, createLogger } from './logger.js';
 import { Metrics } from './metrics.js';
@@ -34,7 +35,8 @@ export interface App {
   koa: Koa;
   services: Services;
   tokenEndpoint: TokenEndpoint;
-  callback(): ReturnType<Koa['callback']>;
+  /** The request handler for an http.Server: the public documents first (documents.ts), then Koa. */
+  callback(): (req: IncomingMessage, res: ServerResponse) => Promise<void>;
   /** Runs the periodic jobs once (tests drive them with an injected clock). */
   tick(): Promise<void>;
   /** Closes SSE streams (with a retry hint) and stops the jobs. The store stays open: its owner closes it. */
@@ -68,7 +70,9 @@ export async function createApp(options: AppOptions): Promise<App> {
     // outermost, so it sees the status the error middleware settled on
     koa.use(builtInMetrics.http());
   }
-  koa.use(securityHeaders(config.issuer.startsWith('https:')));
+  const https = config.issuer.startsWith('https:');
+  const documents = publicDocuments(services, tokenEndpoint.grantTypes);
+  koa.use(securityHeaders(https));
   koa.use(requestLog(logger));
   koa.use(errorBodies(logger));
   koa.use(refuseCredentialsInQuery());
@@ -77,6 +81,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     tokenEndpoint,
     hub,
     metrics: options.metrics ?? builtInMetrics,
+    documents,
     storeReachable: async () => {
       try {
         await sql`select 1`.execute(store.db);
@@ -124,7 +129,11 @@ export async function createApp(options: AppOptions): Promise<App> {
     services,
     tokenEndpoint,
     hub,
-    callback: () => koa.callback(),
+    callback() {
+      const handle = koa.callback();
+      const answerDocument = documentResponder({ documents, securityHeaders: securityHeaderList(https), log: requestLogger(logger), metrics: builtInMetrics });
+      return (req, res) => (answerDocument(req, res) ? Promise.resolve() : handle(req, res));
+    },
     async tick() {
       await maintenance.keys();
       await maintenance.prune();

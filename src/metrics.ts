@@ -133,11 +133,16 @@ export class Metrics implements MetricsEndpoint {
         const method = METHODS.has(ctx.method) ? ctx.method : 'other';
         // the router's path template, never the raw URL (unbounded, and it may carry secrets)
         const route = typeof matched === 'string' ? matched : 'unmatched';
-        const series = this.series(method, route, ctx.status);
-        series.requests.inc();
-        series.latency.observe((performance.now() - start) / 1000);
+        this.request(method, route, ctx.status, (performance.now() - start) / 1000);
       }
     };
+  }
+
+  /** Counts one request: `route` is a path template or 'unmatched', never a raw URL. */
+  request(method: string, route: string, status: number, seconds: number): void {
+    const series = this.series(method, route, status);
+    series.requests.inc();
+    series.latency.observe(seconds);
   }
 
   // prom-client hashes a labels object on every inc/observe (sorting its keys): the children for a

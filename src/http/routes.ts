@@ -8,6 +8,7 @@ import { parseHint, revoke } from '../oauth/revocation.js';
 import type { Services } from '../oauth/services.js';
 import type { TokenEndpoint } from '../oauth/tokenEndpoint.js';
 import { readForm } from './body.js';
+import type { Document } from './documents.js';
 import { etagMatches } from './etag.js';
 import { authenticateClient } from './clientAuth.js';
 import { noStore } from './middleware.js';
@@ -20,6 +21,8 @@ export interface RouteDeps {
   /** Readiness beyond "the keyring has an active key": the store answers. */
   storeReachable(): Promise<boolean>;
   metrics?: { contentType: string; render(): Promise<string> } | undefined;
+  /** The public documents by path (see publicDocuments). */
+  documents: ReadonlyMap<string, () => Document>;
 }
 
 export function metadata(services: Services, grantTypes: string[]): Record<string, unknown> {
@@ -40,11 +43,26 @@ export function metadata(services: Services, grantTypes: string[]): Record<strin
   };
 }
 
+/** The JWKS and the RFC 8414 metadata, by path, each as it is to be served now. */
+export function publicDocuments(services: Services, grantTypes: string[]): ReadonlyMap<string, () => Document> {
+  const metadataDocument: Document = { body: JSON.stringify(metadata(services, grantTypes)), contentType: 'application/json; charset=utf-8', cacheControl: 'public, max-age=3600' };
+  const jwksCache = `public, max-age=${services.config.keys.jwksMaxAgeSeconds}`;
+  return new Map([
+    [
+      '/.well-known/jwks.json',
+      (): Document => {
+        const { body, etag } = services.keyring.jwks();
+        return { body, etag, contentType: 'application/jwk-set+json', cacheControl: jwksCache };
+      },
+    ],
+    ['/.well-known/oauth-authorization-server', () => metadataDocument],
+  ]);
+}
+
 export function createRouter(deps: RouteDeps): Router {
   const { services, tokenEndpoint, hub } = deps;
   const limits = services.config.server;
   const router = new Router();
-  const metadataBody = JSON.stringify(metadata(services, tokenEndpoint.grantTypes));
 
   router.post('/token', async (ctx) => {
     const receivedAt = services.clock.now();
@@ -75,23 +93,21 @@ export function createRouter(deps: RouteDeps): Router {
     ctx.body = await introspect(services, token, hint === 'access_token' || hint === 'refresh_token' ? hint : undefined);
   });
 
-  router.get('/.well-known/jwks.json', (ctx) => {
-    const { body, etag } = services.keyring.jwks();
-    ctx.set('Cache-Control', `public, max-age=${services.config.keys.jwksMaxAgeSeconds}`);
-    ctx.set('ETag', etag);
-    ctx.type = 'application/jwk-set+json';
-    if (etagMatches(ctx.get('if-none-match'), etag)) {
-      ctx.status = 304;
-      return;
-    }
-    ctx.body = body;
-  });
-
-  router.get('/.well-known/oauth-authorization-server', (ctx) => {
-    ctx.set('Cache-Control', 'public, max-age=3600');
-    ctx.type = 'application/json';
-    ctx.body = metadataBody;
-  });
+  // the Koa side of the public documents: documents.ts answers the exact paths ahead of Koa,
+  // these the rest (a query string, a trailing slash)
+  for (const [path, document] of deps.documents) {
+    router.get(path, (ctx) => {
+      const doc = document();
+      ctx.set('Cache-Control', doc.cacheControl);
+      if (doc.etag !== undefined) ctx.set('ETag', doc.etag);
+      ctx.type = doc.contentType;
+      if (doc.etag !== undefined && etagMatches(ctx.get('if-none-match'), doc.etag)) {
+        ctx.status = 304;
+        return;
+      }
+      ctx.body = doc.body;
+    });
+  }
 
   router.get('/deny-list', async (ctx) => {
     await authenticateClient(ctx, services, undefined, { confidentialOnly: true });

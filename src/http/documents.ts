@@ -1,0 +1,68 @@
+// The two public documents, GET (and HEAD) /.well-known/jwks.json and
+// /.well-known/oauth-authorization-server, answered ahead of Koa from precomputed bytes. Every
+// resource server and verifier fetches the JWKS; building a Koa context and walking the middleware
+// chain and router was most of such a request's cost. The answer is the one the Koa routes give
+// (the same headers, ETag handling, log line and metrics; a test compares the two). Anything else
+// (another method, a query string, another spelling of the path) goes on to Koa.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { etagMatches } from './etag.js';
+import type { RequestLine } from './middleware.js';
+import { elapsedMs } from './middleware.js';
+
+/** A document as the routes serve it: its body, its ETag if it has one, and its own headers. */
+export interface Document {
+  body: string;
+  etag?: string;
+  contentType: string;
+  cacheControl: string;
+}
+
+export interface DocumentDeps {
+  /** The document for an exact request path, or undefined to leave the request to Koa. */
+  documents: ReadonlyMap<string, () => Document>;
+  securityHeaders: ReadonlyArray<readonly [string, string]>;
+  log(line: RequestLine): void;
+  metrics?: { request(method: string, route: string, status: number, seconds: number): void } | undefined;
+}
+
+interface Rendered {
+  source: Document;
+  ok: string[];
+  notModified: string[];
+  bytes: Buffer;
+}
+
+/** Returns a handler that answers a document request and returns true, or returns false and leaves it. */
+export function documentResponder(deps: DocumentDeps): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const rendered = new Map<string, Rendered>();
+  // headers and bytes are built once per version of a document (the JWKS changes on key events)
+  const render = (path: string, doc: Document): Rendered => {
+    const cached = rendered.get(path);
+    if (cached && cached.source.body === doc.body && cached.source.etag === doc.etag) return cached;
+    const bytes = Buffer.from(doc.body);
+    const common = [...deps.securityHeaders.flat(), 'Cache-Control', doc.cacheControl, ...(doc.etag === undefined ? [] : ['ETag', doc.etag])];
+    const fresh = { source: doc, ok: [...common, 'Content-Type', doc.contentType, 'Content-Length', String(bytes.length)], notModified: common, bytes };
+    rendered.set(path, fresh);
+    return fresh;
+  };
+  return (req, res) => {
+    const method = req.method;
+    if (method !== 'GET' && method !== 'HEAD') return false;
+    const document = req.url === undefined ? undefined : deps.documents.get(req.url);
+    if (!document) return false;
+    const start = performance.now();
+    const path = req.url as string;
+    const doc = render(path, document());
+    const ifNoneMatch = req.headers['if-none-match'];
+    const status = doc.source.etag !== undefined && ifNoneMatch !== undefined && etagMatches(ifNoneMatch, doc.source.etag) ? 304 : 200;
+    if (status === 304) {
+      res.writeHead(304, doc.notModified).end();
+    } else {
+      res.writeHead(200, doc.ok);
+      res.end(method === 'HEAD' ? undefined : doc.bytes);
+    }
+    deps.log({ method, path, status, ms: elapsedMs(start) });
+    deps.metrics?.request(method, path, status, (performance.now() - start) / 1000);
+    return true;
+  };
+}
