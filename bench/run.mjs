@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Pool, cannon, commandOf, cpuSeconds, cycle, firstJsonLine, freePort, machineBusySeconds, memoryNow, parentOf, percentile, processTree, sleep, startProcess, waitReady, watchMemory } from './lib.mjs';
 import pg from 'pg';
 import { formatSummary, summarize } from './profile.mjs';
+import { mallocEnv } from '../dist/src/mallocEnv.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const BENCH = path.join(ROOT, 'bench');
@@ -216,7 +217,8 @@ function argon2Lane(passwords) {
 }
 
 function limit(args) {
-  const r = spawnSync(process.execPath, [path.join(BENCH, 'limits.mjs'), ...args.map(String)], { cwd: ROOT, encoding: 'utf8' });
+  // the server's malloc settings, so raw argon2 runs under the same allocator behaviour
+  const r = spawnSync(process.execPath, [path.join(BENCH, 'limits.mjs'), ...args.map(String)], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...mallocEnv() } });
   if (r.status !== 0) throw new Error(`limits.mjs ${args[0]} failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop());
 }
@@ -273,7 +275,7 @@ function tollgateEnv(extra) {
 
 /** A server's environment on `port`, with the malloc arena setting `npm start` uses. */
 function serverEnv(env, port) {
-  return { ...env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '1', TOLLGATE_PORT: String(port) };
+  return { ...env, ...mallocEnv(), TOLLGATE_PORT: String(port) };
 }
 
 const started = new Set();

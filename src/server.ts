@@ -4,6 +4,7 @@ import http from 'node:http';
 import { applyServerLimits, createApp } from './app.js';
 import type { Config } from './config.js';
 import { createLogger } from './logger.js';
+import { mallocEnv } from './mallocEnv.js';
 import { openStore } from './store/database.js';
 
 export interface ServeOptions {
@@ -73,10 +74,8 @@ async function runPrimary(config: Config, workers: number): Promise<void> {
   const listening = new Set<number>();
   const fork = () => {
     live++;
-    // glibc keeps a malloc arena per thread that ever ran argon2, each holding on to freed 19 MiB
-    // buffers; one arena keeps a worker's peak memory in check at no measurable cost (argon2
-    // allocates once per hash, so the threads hardly contend for it; the same default as `npm start`)
-    cluster.fork({ MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '1' });
+    // the same malloc settings as `npm start` (see mallocEnv.ts)
+    cluster.fork(mallocEnv());
   };
   for (let i = 0; i < workers; i++) fork();
   cluster.on('listening', (worker) => listening.add(worker.id));

@@ -1,0 +1,20 @@
+// The server's malloc settings (src/mallocEnv.ts): the same in `npm start` and for each
+// `--workers` worker, and an operator's own values win.
+import fs from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { MALLOC_DEFAULTS, mallocEnv } from '../../src/mallocEnv.js';
+
+describe('malloc settings', () => {
+  it('defaults to one arena and argon2 buffers kept in the heap', () => {
+    expect(mallocEnv({})).toEqual({ MALLOC_ARENA_MAX: '1', MALLOC_MMAP_THRESHOLD_: '33554432', MALLOC_TRIM_THRESHOLD_: '67108864' });
+  });
+
+  it('keeps what the environment already sets', () => {
+    expect(mallocEnv({ MALLOC_ARENA_MAX: '4', OTHER: 'x' })).toEqual({ ...MALLOC_DEFAULTS, MALLOC_ARENA_MAX: '4' });
+  });
+
+  it('is what `npm start` sets, each overridable', () => {
+    const pkg = JSON.parse(fs.readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: Record<string, string> };
+    for (const [name, value] of Object.entries(MALLOC_DEFAULTS)) expect(pkg.scripts.start).toContain(`${name}=\${${name}:-${value}}`);
+  });
+});
