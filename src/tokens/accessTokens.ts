@@ -1,7 +1,7 @@
 // Access tokens: RFC 9068 JWTs signed with the active key. Verification (for introspection)
 // accepts only Tollgate's own published keys, their algorithms, `typ: at+jwt` and our `iss`.
 import crypto from 'node:crypto';
-import { type JWTPayload, SignJWT, decodeProtectedHeader, jwtVerify } from 'jose';
+import { CompactSign, type JWTPayload, decodeProtectedHeader, jwtVerify } from 'jose';
 import { type Clock, seconds } from '../clock.js';
 import type { Keyring } from '../keys/keyring.js';
 
@@ -37,6 +37,8 @@ export interface IssuedAccessToken {
   claims: AccessTokenClaims;
 }
 
+const UTF8 = new TextEncoder();
+
 // Header members that would let a token name its own verification key: never honoured (RFC 8725 §3.10).
 const FORBIDDEN_HEADERS = ['jku', 'x5u', 'jwk', 'x5c', 'x5t', 'x5t#S256'];
 
@@ -68,7 +70,9 @@ export class AccessTokens {
     };
     if (req.roles) claims.roles = req.roles;
     if (req.sid) claims.sid = req.sid;
-    const token = await new SignJWT(claims).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: ACCESS_TOKEN_TYPE }).sign(key.privateKey);
+    // CompactSign over the claims we built: SignJWT would copy and re-check every claim first (a
+    // tenth of the signing time), and the JWS it makes is the same
+    const token = await new CompactSign(UTF8.encode(JSON.stringify(claims))).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: ACCESS_TOKEN_TYPE }).sign(key.privateKey);
     return { token, claims };
   }
 
