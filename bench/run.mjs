@@ -217,7 +217,7 @@ function argon2Lane(passwords) {
 }
 
 function limit(args) {
-  // the server's malloc settings, so raw argon2 runs under the same allocator behaviour
+  // the server's malloc settings, so raw argon2 runs under the same allocator
   const r = spawnSync(process.execPath, [path.join(BENCH, 'limits.mjs'), ...args.map(String)], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...mallocEnv() } });
   if (r.status !== 0) throw new Error(`limits.mjs ${args[0]} failed: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').pop());

@@ -52,7 +52,12 @@ export function documentResponder(deps: DocumentDeps): (req: IncomingMessage, re
     if (!document) return false;
     const start = performance.now();
     const path = req.url as string;
-    const doc = render(path, document());
+    let doc: Rendered;
+    try {
+      doc = render(path, document());
+    } catch {
+      return false; // Koa's route meets the same failure and answers it as any other
+    }
     const ifNoneMatch = req.headers['if-none-match'];
     const status = doc.source.etag !== undefined && ifNoneMatch !== undefined && etagMatches(ifNoneMatch, doc.source.etag) ? 304 : 200;
     if (status === 304) {

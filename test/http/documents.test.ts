@@ -5,6 +5,7 @@ import http from 'node:http';
 import type { Context, Next } from 'koa';
 import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { documentResponder } from '../../src/http/documents.js';
 import { LogCapture, type TestApp, createTestApp } from '../helpers.js';
 
 const PATHS = ['/.well-known/jwks.json', '/.well-known/oauth-authorization-server'];
@@ -100,5 +101,25 @@ describe('public documents answered ahead of Koa', () => {
     expect(after.text).not.toBe(before.text);
     expect(after.headers['content-length']).toBe(String(Buffer.byteLength(after.text)));
     expect((await request.get(PATHS[0] as string).set('If-None-Match', String(before.headers.etag))).status).toBe(200);
+  });
+
+  it('leaves a request to Koa when its document cannot be produced, having written nothing', async () => {
+    const logged: unknown[] = [];
+    const answer = documentResponder({
+      documents: new Map([['/broken', () => { throw new Error('no keys'); }]]),
+      securityHeaders: [],
+      log: (line) => logged.push(line),
+    });
+    const fallback = http.createServer((req, res) => {
+      if (!answer(req, res)) res.writeHead(500, { 'content-type': 'text/plain' }).end('left to koa');
+    });
+    try {
+      const res = await supertest(fallback).get('/broken');
+      expect(res.status).toBe(500);
+      expect(res.text).toBe('left to koa');
+      expect(logged).toEqual([]);
+    } finally {
+      fallback.close();
+    }
   });
 });
