@@ -5,9 +5,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
+import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Store, migrate, openStore } from '../../src/store/database.js';
-import { isBusy } from '../../src/store/sqliteDriver.js';
+import { MAX_GROUP, isBusy } from '../../src/store/sqliteDriver.js';
 
 describe('the SQLite driver beside another connection', () => {
   let dir: string;
@@ -103,3 +104,97 @@ describe('the SQLite driver beside another connection', () => {
     expect(await roles()).toEqual(['y']);
   });
 });
+
+describe('group commit: transactions of one turn of the event loop share a COMMIT', () => {
+  let dir: string;
+  let file: string;
+  let store: Store;
+  let other: SQLite.Database;
+
+  beforeEach(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-group-'));
+    file = path.join(dir, 'db.sqlite');
+    store = openStore(file, { busyTimeoutMs: 400 });
+    await migrate(store);
+    other = new SQLite(file, { timeout: 0 });
+  });
+  afterEach(async () => {
+    other.close();
+    await store.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** Role names as another process sees them: only what is committed. */
+  const committed = () => (other.prepare('select name from roles order by name').all() as Array<{ name: string }>).map((r) => r.name);
+  const addRole = (name: string) => store.db.transaction().execute((trx) => trx.insertInto('roles').values({ name, created_at: 1 }).execute());
+
+  it('returns from each transaction only once it is committed, for every member of a group', async () => {
+    const names = Array.from({ length: MAX_GROUP * 2 + 3 }, (_, i) => `r${String(i).padStart(2, '0')}`);
+    const seenAtReturn = await Promise.all(names.map(async (name) => (await addRole(name), committed().includes(name))));
+    expect(seenAtReturn.every(Boolean)).toBe(true);
+    expect(committed()).toEqual(names);
+  });
+
+  it('shares one COMMIT between the transactions of a turn: the second runs inside the first one\'s transaction', async () => {
+    const first = addRole('a');
+    const second = store.db.transaction().execute(async (trx) => {
+      const own = (await trx.selectFrom('roles').select('name').execute()).map((r) => r.name);
+      return { own, elsewhere: committed() };
+    });
+    // the second sees the first's row, which no other connection sees yet: not committed on its own
+    expect(await second).toEqual({ own: ['a'], elsewhere: [] });
+    await first;
+    expect(committed()).toEqual(['a']);
+  });
+
+  it('rolls a failed member back to its savepoint: the others of its group commit', async () => {
+    const results = await Promise.allSettled([
+      addRole('a'),
+      store.db.transaction().execute(async (trx) => {
+        await trx.insertInto('roles').values({ name: 'doomed', created_at: 1 }).execute();
+        throw new Error('refused halfway');
+      }),
+      addRole('c'),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect(committed()).toEqual(['a', 'c']);
+  });
+
+  it('fails every member when the shared COMMIT fails, and keeps nothing of theirs', async () => {
+    const results = await Promise.allSettled([
+      addRole('a'),
+      store.db.transaction().execute(async (trx) => {
+        // a foreign key checked only at the outermost COMMIT: the group's
+        await sql`pragma defer_foreign_keys = on`.execute(trx);
+        await trx.insertInto('user_roles').values({ user_id: 'nobody', role_name: 'nothing' }).execute();
+      }),
+      addRole('c'),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    for (const r of results) if (r.status === 'rejected') expect(String(r.reason)).toMatch(/FOREIGN KEY/);
+    expect(committed()).toEqual([]);
+    // the connection is clean afterwards
+    await addRole('after');
+    expect(committed()).toEqual(['after']);
+  });
+
+  it('commits the group before a statement outside any transaction runs: it never reads uncommitted work', async () => {
+    const tx = addRole('a');
+    const read = store.db.selectFrom('roles').select('name').execute();
+    const rows = await read;
+    expect(rows.map((r) => r.name)).toEqual(['a']);
+    // what the plain read saw was already committed when it ran
+    expect(committed()).toEqual(['a']);
+    await tx;
+  });
+
+  it('refuses nothing when a member waits for a lock another process holds', async () => {
+    other.exec('begin immediate');
+    const all = Promise.all(['a', 'b', 'c'].map(addRole));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    other.exec('commit');
+    await all;
+    expect(committed()).toEqual(['a', 'b', 'c']);
+  });
+});
+
