@@ -10,32 +10,34 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type Store, migrate, openStore } from '../../src/store/database.js';
 import { MAX_GROUP, isBusy } from '../../src/store/sqliteDriver.js';
 
-describe('the SQLite driver beside another connection', () => {
-  let dir: string;
-  let file: string;
-  let store: Store;
-  let other: SQLite.Database;
-
+/** A store on a temp file, and a second connection to the file: another process's view. */
+function storeBesideAnother(): { store: Store; other: SQLite.Database } {
+  const ctx = {} as { dir: string; store: Store; other: SQLite.Database };
   beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-driver-'));
-    file = path.join(dir, 'db.sqlite');
-    store = openStore(file, { busyTimeoutMs: 400 });
-    await migrate(store);
-    other = new SQLite(file, { timeout: 0 });
+    ctx.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-driver-'));
+    const file = path.join(ctx.dir, 'db.sqlite');
+    ctx.store = openStore(file, { busyTimeoutMs: 400 });
+    await migrate(ctx.store);
+    ctx.other = new SQLite(file, { timeout: 0 });
   });
   afterEach(async () => {
-    other.close();
-    await store.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    ctx.other.close();
+    await ctx.store.close();
+    fs.rmSync(ctx.dir, { recursive: true, force: true });
   });
+  return ctx;
+}
 
-  const roles = async () => (await store.db.selectFrom('roles').select('name').orderBy('name').execute()).map((r) => r.name);
+describe('the SQLite driver beside another connection', () => {
+  const t = storeBesideAnother();
+
+  const roles = async () => (await t.store.db.selectFrom('roles').select('name').orderBy('name').execute()).map((r) => r.name);
   const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
   it('waits for a write lock held elsewhere without blocking the event loop, then writes', async () => {
-    other.exec('begin immediate');
+    t.other.exec('begin immediate');
     let settled = false;
-    const insert = store.db.insertInto('roles').values({ name: 'a', created_at: 1 }).execute().finally(() => (settled = true));
+    const insert = t.store.db.insertInto('roles').values({ name: 'a', created_at: 1 }).execute().finally(() => (settled = true));
     // timers still fire while the insert waits: the thread is not asleep in SQLite's busy handler
     const ticks: number[] = [];
     for (let i = 0; i < 5; i++) {
@@ -44,89 +46,73 @@ describe('the SQLite driver beside another connection', () => {
     }
     expect(ticks).toHaveLength(5);
     expect(settled).toBe(false);
-    other.exec('commit');
+    t.other.exec('commit');
     await insert;
     expect(await roles()).toEqual(['a']);
   });
 
   it('begins a transaction only once it holds the write lock (BEGIN IMMEDIATE), so nothing in it fails on the lock', async () => {
-    other.exec('begin immediate');
-    other.prepare('insert into roles (name, created_at) values (?, ?)').run('first', 1);
-    const tx = store.db.transaction().execute(async (trx) => {
+    t.other.exec('begin immediate');
+    t.other.prepare('insert into roles (name, created_at) values (?, ?)').run('first', 1);
+    const tx = t.store.db.transaction().execute(async (trx) => {
       // a deferred BEGIN would have read before the other writer committed, then failed on the write
       const seen = (await trx.selectFrom('roles').select('name').execute()).map((r) => r.name);
       await trx.insertInto('roles').values({ name: 'second', created_at: 2 }).execute();
       return seen;
     });
     await sleep(30);
-    other.exec('commit');
+    t.other.exec('commit');
     expect(await tx).toEqual(['first']);
     expect(await roles()).toEqual(['first', 'second']);
   });
 
   it('gives up with SQLITE_BUSY after the busy timeout, and the store keeps working', async () => {
-    other.exec('begin immediate');
+    t.other.exec('begin immediate');
     const started = Date.now();
-    const error = await store.db.insertInto('roles').values({ name: 'a', created_at: 1 }).execute().catch((e: unknown) => e);
+    const error = await t.store.db.insertInto('roles').values({ name: 'a', created_at: 1 }).execute().catch((e: unknown) => e);
     expect(isBusy(error)).toBe(true);
     expect(Date.now() - started).toBeGreaterThanOrEqual(350);
-    const tx = await store.db.transaction().execute(() => Promise.resolve('ran')).catch((e: unknown) => e);
+    const tx = await t.store.db.transaction().execute(() => Promise.resolve('ran')).catch((e: unknown) => e);
     expect(isBusy(tx)).toBe(true);
-    other.exec('rollback');
-    await store.db.insertInto('roles').values({ name: 'b', created_at: 1 }).execute();
+    t.other.exec('rollback');
+    await t.store.db.insertInto('roles').values({ name: 'b', created_at: 1 }).execute();
     expect(await roles()).toEqual(['b']);
   });
 
   it('hands the connection out in arrival order', async () => {
-    other.exec('begin immediate');
+    t.other.exec('begin immediate');
     const order: number[] = [];
     const all = Array.from({ length: 20 }, (_, i) =>
-      store.db.transaction().execute(async (trx) => {
+      t.store.db.transaction().execute(async (trx) => {
         await trx.insertInto('roles').values({ name: `r${String(i).padStart(2, '0')}`, created_at: i }).execute();
         order.push(i);
       }),
     );
     await sleep(20);
-    other.exec('commit');
+    t.other.exec('commit');
     await Promise.all(all);
     expect(order).toEqual(Array.from({ length: 20 }, (_, i) => i));
   });
 
   it('rolls a failed transaction back and leaves the connection usable', async () => {
     await expect(
-      store.db.transaction().execute(async (trx) => {
+      t.store.db.transaction().execute(async (trx) => {
         await trx.insertInto('roles').values({ name: 'x', created_at: 1 }).execute();
         await trx.insertInto('roles').values({ name: 'x', created_at: 1 }).execute(); // primary key
       }),
     ).rejects.toThrow(/UNIQUE/);
     expect(await roles()).toEqual([]);
-    await store.db.insertInto('roles').values({ name: 'y', created_at: 1 }).execute();
+    await t.store.db.insertInto('roles').values({ name: 'y', created_at: 1 }).execute();
     expect(await roles()).toEqual(['y']);
   });
 });
 
 describe('group commit: transactions of one turn of the event loop share a COMMIT', () => {
-  let dir: string;
-  let file: string;
-  let store: Store;
-  let other: SQLite.Database;
-
-  beforeEach(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-group-'));
-    file = path.join(dir, 'db.sqlite');
-    store = openStore(file, { busyTimeoutMs: 400 });
-    await migrate(store);
-    other = new SQLite(file, { timeout: 0 });
-  });
-  afterEach(async () => {
-    other.close();
-    await store.close();
-    fs.rmSync(dir, { recursive: true, force: true });
-  });
+  const t = storeBesideAnother();
 
   /** Role names as another process sees them: only what is committed. */
-  const committed = () => (other.prepare('select name from roles order by name').all() as Array<{ name: string }>).map((r) => r.name);
-  const addRole = (name: string) => store.db.transaction().execute((trx) => trx.insertInto('roles').values({ name, created_at: 1 }).execute());
+  const committed = () => (t.other.prepare('select name from roles order by name').all() as Array<{ name: string }>).map((r) => r.name);
+  const addRole = (name: string) => t.store.db.transaction().execute((trx) => trx.insertInto('roles').values({ name, created_at: 1 }).execute());
 
   it('returns from each transaction only once it is committed, for every member of a group', async () => {
     const names = Array.from({ length: MAX_GROUP * 2 + 3 }, (_, i) => `r${String(i).padStart(2, '0')}`);
@@ -137,7 +123,7 @@ describe('group commit: transactions of one turn of the event loop share a COMMI
 
   it('shares one COMMIT between the transactions of a turn: the second runs inside the first one\'s transaction', async () => {
     const first = addRole('a');
-    const second = store.db.transaction().execute(async (trx) => {
+    const second = t.store.db.transaction().execute(async (trx) => {
       const own = (await trx.selectFrom('roles').select('name').execute()).map((r) => r.name);
       return { own, elsewhere: committed() };
     });
@@ -150,7 +136,7 @@ describe('group commit: transactions of one turn of the event loop share a COMMI
   it('rolls a failed member back to its savepoint: the others of its group commit', async () => {
     const results = await Promise.allSettled([
       addRole('a'),
-      store.db.transaction().execute(async (trx) => {
+      t.store.db.transaction().execute(async (trx) => {
         await trx.insertInto('roles').values({ name: 'doomed', created_at: 1 }).execute();
         throw new Error('refused halfway');
       }),
@@ -163,7 +149,7 @@ describe('group commit: transactions of one turn of the event loop share a COMMI
   it('fails every member when the shared COMMIT fails, and keeps nothing of theirs', async () => {
     const results = await Promise.allSettled([
       addRole('a'),
-      store.db.transaction().execute(async (trx) => {
+      t.store.db.transaction().execute(async (trx) => {
         // a foreign key checked only at the outermost COMMIT: the group's
         await sql`pragma defer_foreign_keys = on`.execute(trx);
         await trx.insertInto('user_roles').values({ user_id: 'nobody', role_name: 'nothing' }).execute();
@@ -180,7 +166,7 @@ describe('group commit: transactions of one turn of the event loop share a COMMI
 
   it('commits the group before a statement outside any transaction runs: it never reads uncommitted work', async () => {
     const tx = addRole('a');
-    const read = store.db.selectFrom('roles').select('name').execute();
+    const read = t.store.db.selectFrom('roles').select('name').execute();
     const rows = await read;
     expect(rows.map((r) => r.name)).toEqual(['a']);
     // what the plain read saw was already committed when it ran
@@ -189,10 +175,10 @@ describe('group commit: transactions of one turn of the event loop share a COMMI
   });
 
   it('refuses nothing when a member waits for a lock another process holds', async () => {
-    other.exec('begin immediate');
+    t.other.exec('begin immediate');
     const all = Promise.all(['a', 'b', 'c'].map(addRole));
     await new Promise((resolve) => setTimeout(resolve, 30));
-    other.exec('commit');
+    t.other.exec('commit');
     await all;
     expect(committed()).toEqual(['a', 'b', 'c']);
   });
