@@ -25,6 +25,11 @@ export interface DocumentDeps {
   metrics?: { request(method: string, route: string, status: number, seconds: number): void } | undefined;
 }
 
+/** Whether a conditional request for the document is answered 304 (RFC 9110 §13.1.2). */
+export function notModified(doc: Document, ifNoneMatch: string | undefined): boolean {
+  return doc.etag !== undefined && ifNoneMatch !== undefined && etagMatches(ifNoneMatch, doc.etag);
+}
+
 interface Rendered {
   source: Document;
   ok: string[];
@@ -58,8 +63,7 @@ export function documentResponder(deps: DocumentDeps): (req: IncomingMessage, re
     } catch {
       return false; // Koa's route meets the same failure and answers it as any other
     }
-    const ifNoneMatch = req.headers['if-none-match'];
-    const status = doc.source.etag !== undefined && ifNoneMatch !== undefined && etagMatches(ifNoneMatch, doc.source.etag) ? 304 : 200;
+    const status = notModified(doc.source, req.headers['if-none-match']) ? 304 : 200;
     if (status === 304) {
       res.writeHead(304, doc.notModified).end();
     } else {

@@ -8,7 +8,7 @@ import { parseHint, revoke } from '../oauth/revocation.js';
 import type { Services } from '../oauth/services.js';
 import type { TokenEndpoint } from '../oauth/tokenEndpoint.js';
 import { readForm } from './body.js';
-import type { Document } from './documents.js';
+import { type Document, notModified } from './documents.js';
 import { etagMatches } from './etag.js';
 import { authenticateClient } from './clientAuth.js';
 import { noStore } from './middleware.js';
@@ -101,7 +101,7 @@ export function createRouter(deps: RouteDeps): Router {
       ctx.set('Cache-Control', doc.cacheControl);
       if (doc.etag !== undefined) ctx.set('ETag', doc.etag);
       ctx.type = doc.contentType;
-      if (doc.etag !== undefined && etagMatches(ctx.get('if-none-match'), doc.etag)) {
+      if (notModified(doc, ctx.get('if-none-match'))) {
         ctx.status = 304;
         return;
       }

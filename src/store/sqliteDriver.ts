@@ -83,10 +83,6 @@ class Connection {
     private readonly policy: BusyPolicy,
   ) {}
 
-  get inTransaction(): boolean {
-    return this.db.inTransaction;
-  }
-
   run<R>(sql: string, parameters: readonly unknown[]): QueryResult<R> {
     const stmt = this.db.prepare(sql);
     if (stmt.reader) return { rows: stmt.all(parameters) as R[] };
