@@ -81,10 +81,9 @@ export function openStore(url: string, options: StoreOptions = {}): Store {
   const sqlite = new SQLite(url);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('foreign_keys = ON');
-  const busyTimeoutMs = Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000));
-  sqlite.pragma(`busy_timeout = ${busyTimeoutMs}`);
   sqlite.pragma('synchronous = NORMAL');
-  // from here on a busy database is waited for by the driver, without blocking the event loop
+  // a busy database is waited for by the driver (busyTimeoutMs), without blocking the event loop
+  const busyTimeoutMs = Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000));
   sqlite.pragma('busy_timeout = 0');
   const checkpointer = options.backgroundCheckpoints && url !== ':memory:' ? startCheckpointer(url) : undefined;
   if (checkpointer) sqlite.pragma(`wal_autocheckpoint = ${SAFETY_NET_PAGES}`);

@@ -103,10 +103,6 @@ class Turnstile {
   private busy = false;
   private readonly waiting: (() => void)[] = [];
 
-  get queued(): number {
-    return this.waiting.length;
-  }
-
   get idle(): boolean {
     return !this.busy;
   }
