@@ -18,7 +18,7 @@ export interface Document {
 }
 
 export interface DocumentDeps {
-  /** The document for an exact request path, or undefined to leave the request to Koa. */
+  /** The documents by exact request path; any other path is left to Koa. */
   documents: ReadonlyMap<string, () => Document>;
   securityHeaders: ReadonlyArray<readonly [string, string]>;
   log(line: RequestLine): void;
@@ -53,10 +53,10 @@ export function documentResponder(deps: DocumentDeps): (req: IncomingMessage, re
   return (req, res) => {
     const method = req.method;
     if (method !== 'GET' && method !== 'HEAD') return false;
-    const document = req.url === undefined ? undefined : deps.documents.get(req.url);
-    if (!document) return false;
+    const path = req.url;
+    const document = path === undefined ? undefined : deps.documents.get(path);
+    if (path === undefined || !document) return false;
     const start = performance.now();
-    const path = req.url as string;
     let doc: Rendered;
     try {
       doc = render(path, document());
