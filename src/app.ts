@@ -5,6 +5,7 @@ import Koa from 'koa';
 import { sql } from 'kysely';
 import { type Clock, systemClock } from './clock.js';
 import { type Config, parseDuration } from './config.js';
+import { ArrivalStamper } from './http/arrival.js';
 import { documentResponder } from './http/documents.js';
 import { errorBodies, refuseCredentialsInQuery, requestLog, requestLogger, securityHeaderList, securityHeaders } from './http/middleware.js';
 import { createRouter, publicDocuments } from './http/routes.js';
@@ -76,8 +77,10 @@ export async function createApp(options: AppOptions): Promise<App> {
   koa.use(requestLog(logger));
   koa.use(errorBodies(logger));
   koa.use(refuseCredentialsInQuery());
+  const arrivals = new ArrivalStamper(services.spends, clock);
   const router = createRouter({
     services,
+    arrivals,
     tokenEndpoint,
     hub,
     metrics: options.metrics ?? builtInMetrics,
@@ -132,7 +135,10 @@ export async function createApp(options: AppOptions): Promise<App> {
     callback() {
       const handle = koa.callback();
       const answerDocument = documentResponder({ documents, securityHeaders: securityHeaderList(https), log: requestLogger(logger), metrics: builtInMetrics });
-      return (req, res) => (answerDocument(req, res) ? Promise.resolve() : handle(req, res));
+      return (req, res) => {
+        arrivals.stamp(req);
+        return answerDocument(req, res) ? Promise.resolve() : handle(req, res);
+      };
     },
     async tick() {
       await maintenance.keys();

@@ -12,6 +12,7 @@ import { ClientRepository } from './store/clients.js';
 import type { Store } from './store/database.js';
 import { AccessTokens } from './tokens/accessTokens.js';
 import { RefreshTokenMinter } from './tokens/refreshTokens.js';
+import { SpendLedger } from './tokens/spendLedger.js';
 import { PasswordHasher } from './users/passwords.js';
 import { LoginThrottle } from './users/throttle.js';
 import { UserService } from './users/users.js';
@@ -46,6 +47,7 @@ export function createServices(options: ServiceOptions): Services {
     keyring,
     accessTokens: new AccessTokens({ keyring, clock, issuer: config.issuer, clockToleranceSeconds: config.accessTokens.clockToleranceSeconds }),
     refreshTokens: new RefreshTokenMinter(deriveKey(kek, 'refresh-token successor')),
+    spends: new SpendLedger(),
     denyList,
     hasher,
     throttle: new LoginThrottle({ db, clock, policy: config.throttle }),

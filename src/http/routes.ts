@@ -7,6 +7,7 @@ import { introspect } from '../oauth/introspection.js';
 import { parseHint, revoke } from '../oauth/revocation.js';
 import type { Services } from '../oauth/services.js';
 import type { TokenEndpoint } from '../oauth/tokenEndpoint.js';
+import type { ArrivalStamper } from './arrival.js';
 import { readForm } from './body.js';
 import { type Document, notModified } from './documents.js';
 import { etagMatches } from './etag.js';
@@ -18,6 +19,8 @@ export interface RouteDeps {
   services: Services;
   tokenEndpoint: TokenEndpoint;
   hub: SseHub;
+  /** Request arrival stamps (the refresh grant's race judgement). */
+  arrivals: ArrivalStamper;
   /** Readiness beyond "the keyring has an active key": the store answers. */
   storeReachable(): Promise<boolean>;
   metrics?: { contentType: string; render(): Promise<string> } | undefined;
@@ -65,11 +68,11 @@ export function createRouter(deps: RouteDeps): Router {
   const router = new Router();
 
   router.post('/token', async (ctx) => {
-    const receivedAt = services.clock.now();
+    const { arrival, at: receivedAt } = deps.arrivals.of(ctx.req);
     noStore(ctx);
     const params = await readForm(ctx, limits);
     const client = await authenticateClient(ctx, services, params);
-    ctx.body = await tokenEndpoint.handle({ params, client, ip: ctx.ip, receivedAt });
+    ctx.body = await tokenEndpoint.handle({ params, client, ip: ctx.ip, receivedAt, arrival });
   });
 
   router.post('/revoke', async (ctx) => {

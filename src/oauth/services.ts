@@ -10,6 +10,7 @@ import type { Logger } from '../logger.js';
 import type { Database, Client, RefreshTokenFamily } from '../store/schema.js';
 import type { AccessTokens } from '../tokens/accessTokens.js';
 import type { RefreshTokenMinter } from '../tokens/refreshTokens.js';
+import type { SpendLedger } from '../tokens/spendLedger.js';
 import type { PasswordHasher } from '../users/passwords.js';
 import type { LoginThrottle } from '../users/throttle.js';
 import type { UserService } from '../users/users.js';
@@ -34,6 +35,8 @@ export interface Services {
   keyring: Keyring;
   accessTokens: AccessTokens;
   refreshTokens: RefreshTokenMinter;
+  /** Refresh-token spends this process committed, and request arrivals, on one sequence. */
+  spends: SpendLedger;
   denyList: DenyList;
   hasher: PasswordHasher;
   throttle: LoginThrottle;

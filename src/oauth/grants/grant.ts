@@ -2,6 +2,7 @@
 // grant_type it handles and turns a checked request into a token response.
 import type { GrantType } from '../../clients/clients.js';
 import type { Client } from '../../store/schema.js';
+import type { Arrival } from '../../tokens/spendLedger.js';
 import { InvalidRequest } from '../errors.js';
 import type { Services } from '../services.js';
 
@@ -10,8 +11,10 @@ export interface TokenRequest {
   params: ReadonlyMap<string, string>;
   client: Client;
   ip: string | undefined;
-  /** When the request arrived (clock ms): a refresh token spent after this was spent by a concurrent request. */
+  /** When the request arrived (clock ms): compared with a spend committed by another process. */
   receivedAt: number;
+  /** The request's place in this process's SpendLedger sequence, stamped as it arrived. */
+  arrival: Arrival;
 }
 
 export interface TokenResponse {

@@ -1,9 +1,11 @@
 // RFC 6749 §6 with rotation and reuse detection (RFC 9700 §4.14.2), in one transaction, top to
 // bottom. Every use spends the token and mints its successor; a spent token presented again is a
 // replay and revokes the whole family, except:
-// - a request that was already in flight when the token was spent lost a race: invalid_grant,
-//   the family stays (exactly one winner per token). "In flight" is judged by the arrival time
-//   (TokenRequest.receivedAt) against the spend time, with RACE_TOLERANCE_MS of slack;
+// - a request that was already in flight when the spend committed lost a race: invalid_grant,
+//   the family stays (exactly one winner per token). Within this process "in flight" is known
+//   exactly (SpendLedger: the request's arrival and the spend's commit on one sequence, no time
+//   slack); for a spend committed by another process (--workers, a fleet) it is judged by the
+//   stored spend time, with CROSS_PROCESS_TOLERANCE_MS for the commit that follows it;
 // - within the client's retry grace window, the same client presenting it again (its successor
 //   still unused) gets the same successor back: a lost response is retried, not punished.
 // The first statement is the compare-and-set that spends the token: it takes the write lock
@@ -18,7 +20,7 @@ import { RefreshTokenMinter } from '../../tokens/refreshTokens.js';
 import { InvalidGrant } from '../errors.js';
 import { grantScope } from '../scope.js';
 import { type Services, accessHorizon, accessTokenTtl, denySession } from '../services.js';
-import { type GrantHandler, type TokenRequest, required } from './grant.js';
+import { type GrantHandler, type TokenRequest, type TokenResponse, required } from './grant.js';
 
 type Outcome =
   | { kind: 'rotated' | 'retry'; family: RefreshTokenFamily; successor: string; scope: string; roles: string[]; ttl: number }
@@ -30,15 +32,15 @@ export function retryGraceSeconds(services: Services, client: Client): number {
 }
 
 /**
- * How much later than the spend a request may have arrived and still count as in flight when the
- * token was spent. A burst of parallel refreshes (tabs, a retrying HTTP stack) reaches the handler
- * over several milliseconds: the server reads sockets one by one and the first request can spend
- * the token before the last one's arrival is even stamped, in this process or another worker. A
- * request inside the slack is refused without revoking anything (it gets no token), so the slack
- * costs only detection of a replay made within it of the spend; RFC 9700 §4.14.2 strictness is
- * kept for anything later.
+ * Spends committed by another process (another worker on the same SQLite file, another instance
+ * of a fleet) are not in this process's SpendLedger: the stored `spent_at` (the spender's clock at
+ * its compare-and-set) is all there is. The spend commits a little after that stamp (the rest of
+ * its transaction, then the COMMIT), so a request that arrived up to this long after `spent_at`
+ * may still have been in flight at the commit. Measured with `serve --workers 2` on the 2-core CI
+ * machine (README, "Refresh-token rotation"): the compare-and-set to COMMIT time stays under this.
+ * Clocks of different hosts must agree to well within it (NTP); workers share one clock.
  */
-export const RACE_TOLERANCE_MS = 2000;
+export const CROSS_PROCESS_TOLERANCE_MS = 5;
 
 export const refreshTokenGrant: GrantHandler = {
   grantType: 'refresh_token',
@@ -46,13 +48,26 @@ export const refreshTokenGrant: GrantHandler = {
     const presented = required(request.params, 'refresh_token');
     // malformed (no prefix, bad checksum): refused before any lookup
     if (!RefreshTokenMinter.isWellFormed(presented)) throw new InvalidGrant('the refresh token is invalid');
+    const hash = RefreshTokenMinter.hash(presented);
+    const spend = { won: false };
     let outcome: Outcome;
     try {
-      outcome = await services.db.transaction().execute((trx) => rotate(trx, presented, request, services));
+      outcome = await services.db.transaction().execute((trx) => rotate(trx, presented, hash, spend, request, services));
     } catch (e) {
+      if (spend.won) services.spends.settle(hash, false);
       if (!(e instanceof RolledBack)) throw e;
       outcome = e.outcome;
     }
+    // a won spend is committed now; it is settled (stamped) when its successor leaves, below
+    try {
+      return await respond(outcome, request, services);
+    } finally {
+      if (spend.won && outcome.kind === 'rotated') services.spends.settle(hash, true, services.clock.now());
+    }
+  },
+};
+
+async function respond(outcome: Outcome, request: TokenRequest, services: Services): Promise<TokenResponse> {
     const { client, ip } = request;
     if (outcome.kind === 'refused') throw new InvalidGrant(outcome.why);
     if (outcome.kind === 'replay') {
@@ -69,8 +84,7 @@ export const refreshTokenGrant: GrantHandler = {
     }
     services.events.tokenIssued('refresh_token');
     return { access_token: token, token_type: 'Bearer', expires_in: ttl, refresh_token: successor, scope };
-  },
-};
+}
 
 /** Thrown inside the transaction to undo a won spend when a later check refuses. */
 class RolledBack extends Error {
@@ -79,13 +93,16 @@ class RolledBack extends Error {
   }
 }
 
-async function rotate(trx: Kysely<Database>, presented: string, { params, client, receivedAt }: TokenRequest, services: Services): Promise<Outcome> {
-  const { clock, config } = services;
+async function rotate(trx: Kysely<Database>, presented: string, hash: string, spend: { won: boolean }, { params, client, receivedAt, arrival }: TokenRequest, services: Services): Promise<Outcome> {
+  const { clock, config, spends } = services;
   const repo = new RefreshTokenRepository(trx);
-  const hash = RefreshTokenMinter.hash(presented);
   const now = clock.now();
   // first statement: the spend itself (see the header); `won` says this request spent it
   const won = await repo.markSpent(hash, now);
+  if (won) {
+    spend.won = true;
+    spends.begin(hash);
+  }
   // a refusal after a won spend must not leave the token spent
   const refuse = (why: string): Outcome => {
     if (won) throw new RolledBack({ kind: 'refused', why });
@@ -120,8 +137,11 @@ async function rotate(trx: Kysely<Database>, presented: string, { params, client
         return issue('retry');
       }
     }
-    // arrived before the spend, or in the same burst: a lost race, not a replay
-    if (receivedAt <= spentAt + RACE_TOLERANCE_MS) return { kind: 'refused', why: 'the refresh token was already used' };
+    // in flight when the spend committed: a lost race, not a replay (it cannot have seen the successor)
+    const mine = spends.inFlightAtCommit(hash, arrival, receivedAt);
+    const inFlight = mine ?? receivedAt <= spentAt + CROSS_PROCESS_TOLERANCE_MS;
+    if (mine === undefined) services.logger.debug({ lateMs: receivedAt - spentAt, inFlight }, 'refresh token spent by another process');
+    if (inFlight) return { kind: 'refused', why: 'the refresh token was already used' };
     await repo.revokeFamily(family.id, now, 'refresh token reuse');
     await denySession(services, family, now, trx);
     return { kind: 'replay', family };
