@@ -58,6 +58,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     for (const key of await services.keys.repo.all()) await services.audit.record({ type: 'key.generated', detail: { kid: key.kid, alg: key.alg, state: key.state, initial: true } });
   }
   await services.keyring.refresh(); // a wrong KEK fails here, before the server listens
+  await services.horizon.noteDefault();
   await services.denyList.sync();
 
   const tokenEndpoint = new TokenEndpoint(services);
@@ -192,7 +193,7 @@ function createMaintenance(services: Services, config: Config, logger: Logger) {
       const now = services.clock.now();
       if (rotateEvery > 0) await rotateOnSchedule(now);
       // a retired key stays published until every token it signed has expired
-      const keep = (await services.denyWindowSeconds()) * 1000;
+      const keep = (await services.horizon.windowSeconds()) * 1000;
       const removed = await services.keys.repo.removeRetiredBefore(now - keep, now);
       for (const kid of removed) await services.audit.record({ type: 'key.removed', detail: { kid, reason: 'expired' } });
       if (removed.length > 0 || rotateEvery > 0) await services.keyring.refresh();

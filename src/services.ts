@@ -8,8 +8,8 @@ import { deriveKey, loadKeyEncryptionKey } from './keys/encryption.js';
 import { KeyManager, Keyring } from './keys/keyring.js';
 import type { Logger } from './logger.js';
 import { type ProtocolEvents, type Services, noEvents } from './oauth/services.js';
-import { ClientRepository } from './store/clients.js';
 import type { Store } from './store/database.js';
+import { AccessHorizon } from './tokens/accessHorizon.js';
 import { AccessTokens } from './tokens/accessTokens.js';
 import { RefreshTokenMinter } from './tokens/refreshTokens.js';
 import { SpendLedger } from './tokens/spendLedger.js';
@@ -35,15 +35,14 @@ export function createServices(options: ServiceOptions): Services {
   const keyring = new Keyring({ db, kek, clock });
   const denyList = new DenyList({ db, clock, logger });
   const hasher = new PasswordHasher(config.passwords);
-  const clientRepo = new ClientRepository(db);
-  const denyWindowSeconds = async () => Math.max(config.accessTokens.ttlSeconds, await clientRepo.maxAccessTokenTtl()) + config.accessTokens.clockToleranceSeconds;
+  const horizon = new AccessHorizon({ db, clock, defaultTtlSeconds: config.accessTokens.ttlSeconds, clockToleranceSeconds: config.accessTokens.clockToleranceSeconds });
   return {
     config,
     db,
     clock,
     logger,
     audit,
-    keys: new KeyManager({ db, kek, clock }),
+    keys: new KeyManager({ db, kek, clock, denyList, horizon }),
     keyring,
     accessTokens: new AccessTokens({ keyring, clock, issuer: config.issuer, clockToleranceSeconds: config.accessTokens.clockToleranceSeconds }),
     refreshTokens: new RefreshTokenMinter(deriveKey(kek, 'refresh-token successor')),
@@ -51,9 +50,9 @@ export function createServices(options: ServiceOptions): Services {
     denyList,
     hasher,
     throttle: new LoginThrottle({ db, clock, policy: config.throttle }),
-    users: new UserService({ db, clock, hasher, denyList, audit, denyWindowSeconds }),
-    clients: new ClientService({ db, clock, audit }),
+    users: new UserService({ db, clock, hasher, denyList, audit, horizon }),
+    clients: new ClientService({ db, clock, audit, denyList, horizon, defaultTtlSeconds: config.accessTokens.ttlSeconds }),
     events: options.events ?? noEvents,
-    denyWindowSeconds,
+    horizon,
   };
 }

@@ -4,12 +4,17 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
+import type { Kysely } from 'kysely';
 import supertest from 'supertest';
 import { type App, createApp } from '../src/app.js';
 import type { Clock } from '../src/clock.js';
 import { type Config, deepMerge, validateConfig } from '../src/config.js';
+import { DenyList } from '../src/denylist/denyList.js';
+import { KeyManager } from '../src/keys/keyring.js';
 import { createLogger } from '../src/logger.js';
+import { AccessHorizon } from '../src/tokens/accessHorizon.js';
 import { type Store, openStore } from '../src/store/database.js';
+import type { Database } from '../src/store/schema.js';
 import { type TestDatabase, createTestDatabase, testDialect } from './testDatabase.js';
 import defaults from '../config/default.json' with { type: 'json' };
 
@@ -209,4 +214,9 @@ export function passwordGrant(t: TestApp, client: { client_id: string; client_se
 
 export function refreshGrant(t: TestApp, client: { client_id: string; client_secret?: string }, refreshToken: string, extra: Record<string, string> = {}) {
   return t.request.post('/token').set('Authorization', basic(client)).type('form').send({ grant_type: 'refresh_token', refresh_token: refreshToken, ...extra });
+}
+
+/** A KeyManager over a store, with the deny list and horizon it needs (as createServices builds it). */
+export function keyManager(db: Kysely<Database>, kek: Buffer, clock: Clock): KeyManager {
+  return new KeyManager({ db, kek, clock, denyList: new DenyList({ db, clock }), horizon: new AccessHorizon({ db, clock, defaultTtlSeconds: 300, clockToleranceSeconds: 5 }) });
 }

@@ -84,7 +84,7 @@ export function registerClients(program: Command, common: (c: Command) => Comman
     output(opts, clientJson(client), describe(client));
   });
 
-  common(clients.command('remove <client_id>').description('remove a client and every refresh token it holds')).action(async (clientId: string, opts: GlobalOptions) => {
+  common(clients.command('remove <client_id>').description('remove a client and revoke every token it holds')).action(async (clientId: string, opts: GlobalOptions) => {
     await run(opts, (s) => s.clients.remove(clientId));
     output(opts, { client_id: clientId, removed: true }, `removed client ${clientId}`);
   });

@@ -73,7 +73,7 @@ export function registerKeys(program: Command, common: (c: Command) => Command):
     .option('--force', 'remove even though tokens it signed may still be live (revokes them)')
     .action(async (kid: string, opts: GlobalOptions & { force?: boolean }) => {
       await run(opts, async (s) => {
-        await s.keys.remove(kid, { force: opts.force ?? false, maxTokenLifetimeMs: (await s.denyWindowSeconds()) * 1000 });
+        await s.keys.remove(kid, { force: opts.force ?? false });
         await s.audit.record({ type: 'key.removed', detail: { kid, forced: opts.force ?? false } });
       });
       output(opts, { kid, state: 'removed' }, `removed ${kid}: it is no longer published, and tokens it signed no longer verify`);

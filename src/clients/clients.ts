@@ -3,10 +3,13 @@
 // optional per-client lifetimes and refresh retry grace.
 import type { Kysely } from 'kysely';
 import type { Audit } from '../audit/audit.js';
-import type { Clock } from '../clock.js';
+import { type Clock, seconds } from '../clock.js';
+import type { DenyList, NewDenyEntry } from '../denylist/denyList.js';
 import { isScopeToken } from '../oauth/scope.js';
 import { ClientRepository } from '../store/clients.js';
+import { RefreshTokenRepository } from '../store/refreshTokens.js';
 import type { Client, Database } from '../store/schema.js';
+import type { AccessHorizon } from '../tokens/accessHorizon.js';
 import { CLIENT_SECRET_PREFIX, digestsEqual, isWellFormedSecret, mintSecret, sha256Hex } from '../tokens/secrets.js';
 
 export const GRANT_TYPES = ['password', 'refresh_token', 'client_credentials'] as const;
@@ -71,6 +74,16 @@ function validate(spec: ClientSpec, isPublic: boolean): void {
  * INTERFACE.md promises. Freshness is wall time, not protocol time, hence performance.now().
  */
 const CLIENT_CACHE_MS = 1000;
+
+export interface ClientServiceDeps {
+  db: Kysely<Database>;
+  clock: Clock;
+  audit: Audit;
+  denyList: DenyList;
+  horizon: AccessHorizon;
+  /** The configured default access-token lifetime, seconds (a client's `access_token_ttl` null). */
+  defaultTtlSeconds: number;
+}
 const CLIENT_CACHE_MAX = 10_000;
 
 export class ClientService {
@@ -91,7 +104,7 @@ export class ClientService {
     return client;
   }
 
-  constructor(private readonly deps: { db: Kysely<Database>; clock: Clock; audit: Audit }) {
+  constructor(private readonly deps: ClientServiceDeps) {
     this.repo = new ClientRepository(deps.db);
   }
 
@@ -145,16 +158,49 @@ export class ClientService {
     if (spec.audience !== undefined) values.audience = spec.audience;
     if (spec.refreshGraceSeconds !== undefined) values.refresh_grace_seconds = spec.refreshGraceSeconds;
     if (spec.accessTokenTtl !== undefined) values.access_token_ttl = spec.accessTokenTtl;
-    await this.repo.update(clientId, values);
+    await this.deps.db.transaction().execute(async (trx) => {
+      // tokens issued under the old lifetime outlive the change: deny entries must cover them
+      if (spec.accessTokenTtl !== undefined) await this.deps.horizon.issuedWith(this.ttlOf(current), trx);
+      await new ClientRepository(trx).update(clientId, values);
+    });
     this.cache.delete(clientId);
     await this.deps.audit.record({ type: 'client.updated', client_id: clientId, detail: { changed: Object.keys(values).filter((k) => k !== 'updated_at') } });
     return clientView({ ...current, ...values });
   }
 
-  async remove(clientId: string): Promise<void> {
+  private ttlOf(client: Client): number {
+    return client.access_token_ttl ?? this.deps.defaultTtlSeconds;
+  }
+
+  /**
+   * Removes a client and revokes everything it holds, in one transaction (INTERFACE.md, Revocation
+   * reach): every refresh family (its `sid` denied until its access tokens expire) and every access
+   * token issued to it, client_credentials ones included (a `client` entry up to now).
+   */
+  async remove(clientId: string): Promise<{ families: number }> {
     this.cache.delete(clientId);
-    if (!(await this.repo.remove(clientId))) throw new ClientError(`no client ${clientId}`);
-    await this.deps.audit.record({ type: 'client.removed', client_id: clientId });
+    const now = this.deps.clock.now();
+    const families = await this.deps.db.transaction().execute(async (trx) => {
+      const client = await new ClientRepository(trx).find(clientId);
+      if (!client) throw new ClientError(`no client ${clientId}`);
+      const tokens = new RefreshTokenRepository(trx);
+      const entries: NewDenyEntry[] = [];
+      let revoked = 0;
+      for (const family of await tokens.familiesWithLiveTokensOfClient(clientId, now)) {
+        if (await tokens.revokeFamily(family.id, now, 'client removed')) revoked++;
+        entries.push({ type: 'sid', value: family.id, expires_at: Math.ceil(family.access_expires_at / 1000) + this.deps.horizon.toleranceSeconds });
+      }
+      await this.deps.horizon.issuedWith(this.ttlOf(client), trx);
+      entries.push({ type: 'client', value: clientId, issued_before: seconds(now), expires_at: await this.deps.horizon.until(trx) });
+      await this.deps.denyList.add(entries, trx);
+      // last: the families go with the client (ON DELETE CASCADE), their sids are denied above
+      await new ClientRepository(trx).remove(clientId);
+      return revoked;
+    });
+    this.cache.delete(clientId);
+    await this.deps.denyList.sync();
+    await this.deps.audit.record({ type: 'client.removed', client_id: clientId, detail: { families } });
+    return { families };
   }
 
   async rotateSecret(clientId: string): Promise<string> {

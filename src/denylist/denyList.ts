@@ -1,5 +1,5 @@
-// The deny list: revoked access tokens by `jti`, revoked refresh families by `sid`, and users by
-// `sub` + `issued_before`. The table is the source of truth; every process keeps an in-memory copy
+// The deny list: revoked access tokens by `jti`, revoked refresh families by `sid`, users and
+// clients by `sub` / `client_id` + `issued_before`, removed signing keys by `kid`. The table is the source of truth; every process keeps an in-memory copy
 // synced by cursor (so introspection is a map lookup, and entries written by the CLI or another
 // worker reach this process's SSE subscribers within one sync interval).
 import crypto from 'node:crypto';
@@ -13,8 +13,8 @@ export type { NewDenyEntry };
 
 /** An entry as the feed shows it (INTERFACE.md). */
 export type FeedEntry =
-  | { type: 'jti' | 'sid'; value: string; expires_at: number }
-  | { type: 'sub'; value: string; issued_before: number; expires_at: number };
+  | { type: 'jti' | 'sid' | 'kid'; value: string; expires_at: number }
+  | { type: 'sub' | 'client'; value: string; issued_before: number; expires_at: number };
 
 export interface FeedEvent {
   cursor: string;
@@ -29,8 +29,8 @@ export interface FeedPage {
 const PAGE = 1000;
 
 export function toFeedEntry(row: Pick<DenyListRow, 'type' | 'value' | 'issued_before' | 'expires_at'>): FeedEntry {
-  return row.type === 'sub'
-    ? { type: 'sub', value: row.value, issued_before: Number(row.issued_before ?? 0), expires_at: Number(row.expires_at) }
+  return row.type === 'sub' || row.type === 'client'
+    ? { type: row.type, value: row.value, issued_before: Number(row.issued_before ?? 0), expires_at: Number(row.expires_at) }
     : { type: row.type, value: row.value, expires_at: Number(row.expires_at) };
 }
 
@@ -44,13 +44,23 @@ export interface DeniableClaims {
   jti?: string | undefined;
   sid?: string | undefined;
   sub?: string | undefined;
+  client_id?: string | undefined;
   iat?: number | undefined;
+  /** The `kid` of the token's header. */
+  kid?: string | undefined;
+}
+
+interface Cutoff {
+  issuedBefore: number;
+  expiresAt: number;
 }
 
 export class DenyList {
   private readonly jti = new Map<string, number>();
   private readonly sid = new Map<string, number>();
-  private readonly sub = new Map<string, { issuedBefore: number; expiresAt: number }>();
+  private readonly sub = new Map<string, Cutoff>();
+  private readonly client = new Map<string, Cutoff>();
+  private readonly kid = new Map<string, number>();
   private cursor = 0;
   // every entry pulled, in cursor order: GET /deny-list pages are served from here, not the table
   private feed: Array<{ id: number; entry: FeedEntry }> = [];
@@ -108,25 +118,30 @@ export class DenyList {
 
   private remember(row: DenyListRow): void {
     const expiresAt = Number(row.expires_at);
-    if (row.type === 'jti') this.jti.set(row.value, Math.max(expiresAt, this.jti.get(row.value) ?? 0));
-    else if (row.type === 'sid') this.sid.set(row.value, Math.max(expiresAt, this.sid.get(row.value) ?? 0));
-    else {
-      const prev = this.sub.get(row.value);
+    if (row.type === 'jti' || row.type === 'sid' || row.type === 'kid') {
+      const map = row.type === 'jti' ? this.jti : row.type === 'sid' ? this.sid : this.kid;
+      map.set(row.value, Math.max(expiresAt, map.get(row.value) ?? 0));
+    } else {
+      const map = row.type === 'sub' ? this.sub : this.client;
+      const prev = map.get(row.value);
       const issuedBefore = Number(row.issued_before ?? 0);
-      this.sub.set(row.value, { issuedBefore: Math.max(issuedBefore, prev?.issuedBefore ?? 0), expiresAt: Math.max(expiresAt, prev?.expiresAt ?? 0) });
+      map.set(row.value, { issuedBefore: Math.max(issuedBefore, prev?.issuedBefore ?? 0), expiresAt: Math.max(expiresAt, prev?.expiresAt ?? 0) });
     }
   }
 
-  /** Denied when its jti or sid is listed, or its sub with issued_before ≥ iat (same second: fail closed). */
+  /**
+   * Denied when its jti, sid or kid is listed, or its sub or client_id with issued_before ≥ iat
+   * (same second: fail closed).
+   */
   isDenied(claims: DeniableClaims): boolean {
     const now = seconds(this.deps.clock.now());
     const live = (exp: number | undefined) => exp !== undefined && exp > now;
+    const cutOff = (c: Cutoff | undefined) => c !== undefined && live(c.expiresAt) && (claims.iat === undefined || c.issuedBefore >= claims.iat);
     if (claims.jti !== undefined && live(this.jti.get(claims.jti))) return true;
     if (claims.sid !== undefined && live(this.sid.get(claims.sid))) return true;
-    if (claims.sub !== undefined) {
-      const s = this.sub.get(claims.sub);
-      if (s && live(s.expiresAt) && (claims.iat === undefined || s.issuedBefore >= claims.iat)) return true;
-    }
+    if (claims.kid !== undefined && live(this.kid.get(claims.kid))) return true;
+    if (claims.sub !== undefined && cutOff(this.sub.get(claims.sub))) return true;
+    if (claims.client_id !== undefined && cutOff(this.client.get(claims.client_id))) return true;
     return false;
   }
 
@@ -187,15 +202,15 @@ export class DenyList {
 
   /** Entries live in memory (for metrics). */
   get size(): number {
-    return this.jti.size + this.sid.size + this.sub.size;
+    return this.jti.size + this.sid.size + this.sub.size + this.client.size + this.kid.size;
   }
 
   /** Drops expired entries from the table and from memory. */
   async prune(): Promise<number> {
     const now = seconds(this.deps.clock.now());
     const removed = await new DenyListRepository(this.deps.db).prune(now);
-    for (const map of [this.jti, this.sid]) for (const [k, exp] of map) if (exp <= now) map.delete(k);
-    for (const [k, v] of this.sub) if (v.expiresAt <= now) this.sub.delete(k);
+    for (const map of [this.jti, this.sid, this.kid]) for (const [k, exp] of map) if (exp <= now) map.delete(k);
+    for (const map of [this.sub, this.client]) for (const [k, v] of map) if (v.expiresAt <= now) map.delete(k);
     const before = this.feed.length;
     this.feed = this.feed.filter((item) => item.entry.expires_at > now);
     if (this.feed.length !== before) this.version++;

@@ -6,6 +6,8 @@ import { type CryptoKey, type JWK, calculateJwkThumbprint, exportJWK, generateKe
 import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.js';
 import { ALGORITHMS, type SigningAlgorithm } from '../config.js';
+import type { DenyList } from '../denylist/denyList.js';
+import type { AccessHorizon } from '../tokens/accessHorizon.js';
 import type { Database, KeyState, SigningKeyRow } from '../store/schema.js';
 import { SigningKeyRepository } from '../store/signingKeys.js';
 import { decryptPrivateKey, encryptPrivateKey } from './encryption.js';
@@ -139,9 +141,14 @@ function describeKey(key: crypto.KeyObject): string {
 }
 
 /** The key lifecycle in the store; used by the server (schedule), the CLI and tests. */
+export interface KeyManagerDeps extends KeyDeps {
+  denyList: DenyList;
+  horizon: AccessHorizon;
+}
+
 export class KeyManager {
   readonly repo: SigningKeyRepository;
-  constructor(private readonly deps: KeyDeps) {
+  constructor(private readonly deps: KeyManagerDeps) {
     this.repo = new SigningKeyRepository(deps.db);
   }
 
@@ -242,17 +249,25 @@ export class KeyManager {
    * Unpublishes a key: every token it signed stops verifying (the talk's "remove the public key to
    * revoke"). Refuses the active key; `mayHaveLiveTokens` tells the caller to ask for --force.
    */
-  async remove(kid: string, options: { force?: boolean; maxTokenLifetimeMs: number }): Promise<void> {
+  async remove(kid: string, options: { force?: boolean } = {}): Promise<void> {
     const key = await this.repo.find(kid);
     if (!key) throw new KeyError(`no key ${kid}`);
     if (key.state === 'active') throw new KeyError(`key ${kid} is the active key: rotate first, then remove it`);
     if (key.state === 'removed') throw new KeyError(`key ${kid} is already removed`);
+    const now = this.deps.clock.now();
+    const maxTokenLifetimeMs = (await this.deps.horizon.windowSeconds()) * 1000;
     // a key that never signed (a next key, or one retired before activation) has no tokens
-    const liveUntil = key.activated_at === null ? 0 : (key.retired_at ?? Number.POSITIVE_INFINITY) + options.maxTokenLifetimeMs;
-    if (!options.force && liveUntil > this.deps.clock.now()) {
+    const liveUntil = key.activated_at === null ? 0 : (key.retired_at ?? Number.POSITIVE_INFINITY) + maxTokenLifetimeMs;
+    if (!options.force && liveUntil > now) {
       throw new KeyError(`key ${kid} may still have live tokens; pass --force to remove it and revoke them`);
     }
-    if (!(await this.repo.transition(kid, key.state, 'removed', this.deps.clock.now()))) throw new KeyError(`key ${kid} changed meanwhile`);
+    await this.deps.db.transaction().execute(async (trx) => {
+      if (!(await new SigningKeyRepository(trx).transition(kid, key.state, 'removed', now))) throw new KeyError(`key ${kid} changed meanwhile`);
+      // verifiers cache the JWK Set: a `kid` entry on the feed makes them drop the key at once
+      // (INTERFACE.md, Revocation reach), until every token it signed has expired
+      if (liveUntil > now) await this.deps.denyList.add([{ type: 'kid', value: kid, expires_at: await this.deps.horizon.until(trx) }], trx);
+    });
+    await this.deps.denyList.sync();
   }
 
   async jwks(): Promise<{ keys: PublicJwk[] }> {

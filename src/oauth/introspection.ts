@@ -34,8 +34,10 @@ export async function introspect(services: Services, token: string, hint: TokenT
 }
 
 async function introspectAccessToken(services: Services, token: string): Promise<IntrospectionResponse> {
-  const claims = await services.accessTokens.verify(token);
-  if (!claims || services.denyList.isDenied(claims)) return INACTIVE;
+  const signed = await services.accessTokens.verifySigned(token);
+  if (!signed) return INACTIVE;
+  const { claims, kid } = signed;
+  if (services.denyList.isDenied({ jti: claims.jti, sid: claims.sid, sub: claims.sub, client_id: claims.client_id, iat: claims.iat, kid })) return INACTIVE;
   return {
     active: true,
     scope: claims.scope,

@@ -8,6 +8,7 @@ import type { DenyList } from '../denylist/denyList.js';
 import type { Keyring, KeyManager } from '../keys/keyring.js';
 import type { Logger } from '../logger.js';
 import type { Database, Client, RefreshTokenFamily } from '../store/schema.js';
+import type { AccessHorizon } from '../tokens/accessHorizon.js';
 import type { AccessTokens } from '../tokens/accessTokens.js';
 import type { RefreshTokenMinter } from '../tokens/refreshTokens.js';
 import type { SpendLedger } from '../tokens/spendLedger.js';
@@ -43,8 +44,8 @@ export interface Services {
   users: UserService;
   clients: ClientService;
   events: ProtocolEvents;
-  /** The longest access-token lifetime of any client, plus clock tolerance, seconds. */
-  denyWindowSeconds(): Promise<number>;
+  /** When every access token issued so far has expired: how long an entry denying them all lasts. */
+  horizon: AccessHorizon;
 }
 
 export function accessTokenTtl(services: Services, client: Client): number {

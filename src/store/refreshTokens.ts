@@ -86,6 +86,16 @@ export class RefreshTokenRepository {
     return this.db.selectFrom('refresh_token_families').selectAll().where('user_id', '=', userId).where('revoked_at', 'is', null).where('expires_at', '>', now).execute();
   }
 
+  /** The client's families that are unrevoked or may still have unexpired access tokens. */
+  familiesWithLiveTokensOfClient(clientId: string, now: number): Promise<RefreshTokenFamily[]> {
+    return this.db
+      .selectFrom('refresh_token_families')
+      .selectAll()
+      .where('client_id', '=', clientId)
+      .where((eb) => eb.or([eb('expires_at', '>', now), eb('access_expires_at', '>', now)]))
+      .execute();
+  }
+
   /** Families whose refresh tokens can no longer be used and whose access tokens have all expired. */
   async pruneExpired(now: number): Promise<number> {
     const r = await this.db.deleteFrom('refresh_token_families').where('expires_at', '<', now).where('access_expires_at', '<', now).executeTakeFirst();

@@ -78,20 +78,25 @@ export class AccessTokens {
 
   /** The claims of a valid access token of ours, or undefined for anything else. Never throws. */
   async verify(token: string): Promise<AccessTokenClaims | undefined> {
+    return (await this.verifySigned(token))?.claims;
+  }
+
+  /** As verify(), with the kid of the key that signed it (a removed key's `kid` deny entry). */
+  async verifySigned(token: string): Promise<{ claims: AccessTokenClaims; kid: string } | undefined> {
     const hit = this.verified.get(token);
     if (hit) {
       const live = hit.claims.exp + this.deps.clockToleranceSeconds > seconds(this.deps.clock.now());
       // a removed key revokes every token it signed, cached or not
-      if (live && this.deps.keyring.verificationKey(hit.kid)) return hit.claims;
+      if (live && this.deps.keyring.verificationKey(hit.kid)) return hit;
       this.verified.delete(token);
       return undefined;
     }
-    const claims = await this.verifyFresh(token);
-    if (claims && typeof claims.kid === 'string') {
-      if (this.verified.size >= VERIFIED_CACHE_MAX) this.verified.delete(this.verified.keys().next().value as string);
-      this.verified.set(token, { claims: claims.payload, kid: claims.kid });
-    }
-    return claims?.payload;
+    const fresh = await this.verifyFresh(token);
+    if (!fresh) return undefined;
+    if (this.verified.size >= VERIFIED_CACHE_MAX) this.verified.delete(this.verified.keys().next().value as string);
+    const entry = { claims: fresh.payload, kid: fresh.kid };
+    this.verified.set(token, entry);
+    return entry;
   }
 
   private async verifyFresh(token: string): Promise<{ payload: AccessTokenClaims; kid: string } | undefined> {

@@ -5,7 +5,8 @@ import crypto from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Audit } from '../audit/audit.js';
 import { type Clock, seconds } from '../clock.js';
-import type { DenyList } from '../denylist/denyList.js';
+import type { DenyList, NewDenyEntry } from '../denylist/denyList.js';
+import type { AccessHorizon } from '../tokens/accessHorizon.js';
 import { RefreshTokenRepository } from '../store/refreshTokens.js';
 import type { Database, User } from '../store/schema.js';
 import { UserRepository } from '../store/users.js';
@@ -31,8 +32,8 @@ export interface UserServiceDeps {
   hasher: PasswordHasher;
   denyList: DenyList;
   audit: Audit;
-  /** How long a `sub` entry must stay listed: the longest access-token lifetime + clock tolerance, seconds. */
-  denyWindowSeconds: () => Promise<number>;
+  /** How long a `sub` entry must stay listed: until every token issued so far has expired. */
+  horizon: AccessHorizon;
 }
 
 export class UserService {
@@ -129,13 +130,20 @@ export class UserService {
   /** Revokes every refresh family of the user and denies every access token issued up to now. */
   async revokeEverything(user: User, reason: string): Promise<number> {
     const now = this.deps.clock.now();
-    const window = await this.deps.denyWindowSeconds();
     let count = 0;
     await this.deps.db.transaction().execute(async (trx) => {
       const tokens = new RefreshTokenRepository(trx);
-      for (const family of await tokens.liveFamiliesOfUser(user.id, now)) if (await tokens.revokeFamily(family.id, now, reason)) count++;
-      const nowSeconds = seconds(now);
-      await this.deps.denyList.add([{ type: 'sub', value: user.id, issued_before: nowSeconds, expires_at: nowSeconds + window }], trx);
+      const entries: NewDenyEntry[] = [];
+      for (const family of await tokens.liveFamiliesOfUser(user.id, now)) {
+        if (!(await tokens.revokeFamily(family.id, now, reason))) continue;
+        count++;
+        // the sub entry covers the family's access tokens too; the sid says the session ended
+        const until = Math.ceil(family.access_expires_at / 1000) + this.deps.horizon.toleranceSeconds;
+        if (until > seconds(now)) entries.push({ type: 'sid', value: family.id, expires_at: until });
+      }
+      // until the last token issued to the user expires, whatever the lifetimes have become since
+      entries.push({ type: 'sub', value: user.id, issued_before: seconds(now), expires_at: await this.deps.horizon.until(trx) });
+      await this.deps.denyList.add(entries, trx);
     });
     await this.deps.denyList.sync();
     return count;

@@ -84,7 +84,9 @@ describe('GET /deny-list', () => {
         { type: 'jti', value: claims(one.access_token).jti, expires_at: claims(one.access_token).exp + tolerance },
         // a signed-in family's horizon is one TTL past its access token (accessHorizon)
         { type: 'sid', value: claims(two.access_token).sid, expires_at: claims(two.access_token).exp + t.config.accessTokens.ttlSeconds + tolerance },
-        { type: 'sub', value: alice, issued_before: now, expires_at: now + (await t.app.services.denyWindowSeconds()) },
+        // logout: the user's other live family by sid, and every token issued to the user by sub
+        { type: 'sid', value: claims(one.access_token).sid, expires_at: claims(one.access_token).exp + t.config.accessTokens.ttlSeconds + tolerance },
+        { type: 'sub', value: alice, issued_before: now, expires_at: now + (await t.app.services.horizon.windowSeconds()) },
       ]);
       for (const e of body.entries) expect(Object.keys(e)).toEqual(e.type === 'sub' ? ['type', 'value', 'issued_before', 'expires_at'] : ['type', 'value', 'expires_at']);
     });

@@ -15,7 +15,7 @@ import { KeyEncryptionError, decryptPrivateKey, encryptPrivateKey, loadKeyEncryp
 import { KeyManager } from '../../src/keys/keyring.js';
 import { createLogger } from '../../src/logger.js';
 import { openStore } from '../../src/store/database.js';
-import { FakeClock, type TestApp, createTestApp, testConfig } from '../helpers.js';
+import { FakeClock, type TestApp, createTestApp, keyManager, testConfig } from '../helpers.js';
 import { type TestDatabase, createTestDatabase } from '../testDatabase.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -151,7 +151,7 @@ describe('a wrong key-encryption key', () => {
   it('makes key changes from the CLI fail instead of storing keys the server cannot open', async () => {
     const store = db.open();
     try {
-      const wrong = new KeyManager({ db: store.db, kek: newKek(), clock: new FakeClock() });
+      const wrong = keyManager(store.db, newKek(), new FakeClock());
       await expect(wrong.generate('ES256')).rejects.toThrow(/TOLLGATE_KEY_ENCRYPTION_KEY/);
       await expect(wrong.rotate('ES256')).rejects.toThrow(KeyEncryptionError);
       const states = (await store.db.selectFrom('signing_keys').select('state').execute()).map((r) => r.state).sort();
@@ -168,7 +168,7 @@ describe('a wrong key-encryption key', () => {
       // a row sealed under some other KEK (as an older CLI without the check could have written)
       const other = encryptPrivateKey(newKek(), next!.kid, decryptPrivateKey(kek, next!.kid, next!.private_jwk_enc));
       await store.db.updateTable('signing_keys').set({ private_jwk_enc: other }).where('kid', '=', next!.kid).execute();
-      const keys = new KeyManager({ db: store.db, kek, clock: new FakeClock() });
+      const keys = keyManager(store.db, kek, new FakeClock());
       await expect(keys.rotate('ES256')).rejects.toThrow(KeyEncryptionError);
       expect((await keys.repo.byState('active'))[0]?.kid).not.toBe(next!.kid);
     } finally {

@@ -9,7 +9,7 @@ import { ConfigError } from '../../src/config.js';
 import { KeyError, KeyManager } from '../../src/keys/keyring.js';
 import { type Store, openStore } from '../../src/store/database.js';
 import { createVerifier } from '../../src/verifier/index.js';
-import { FakeClock, type TestApp, basic, createTestApp, decodeJwt, listen, testConfig } from '../helpers.js';
+import { FakeClock, type TestApp, basic, createTestApp, decodeJwt, keyManager, listen, testConfig } from '../helpers.js';
 import { type TestDatabase, createTestDatabase } from '../testDatabase.js';
 
 type Creds = { client_id: string; client_secret?: string };
@@ -125,16 +125,16 @@ describe('signing keys under a running app', () => {
     const { retired } = (await t.app.services.keys.rotate('ES256'))!;
     await t.app.tick();
     const newToken = await issue(t, api);
-    const maxTokenLifetimeMs = (await t.app.services.denyWindowSeconds()) * 1000;
+    const maxTokenLifetimeMs = (await t.app.services.horizon.windowSeconds()) * 1000;
 
     // the retired key may still have live tokens: removing it needs force
-    await expect(t.app.services.keys.remove(retired, { maxTokenLifetimeMs })).rejects.toThrow(/may still have live tokens.*--force/);
+    await expect(t.app.services.keys.remove(retired)).rejects.toThrow(/may still have live tokens.*--force/);
     expect(await introspect(t, api, oldToken)).toMatchObject({ active: true });
     // the active key can't be removed at all, force or not
     const active = t.app.services.keyring.signingKey().kid;
-    await expect(t.app.services.keys.remove(active, { force: true, maxTokenLifetimeMs })).rejects.toThrow(KeyError);
+    await expect(t.app.services.keys.remove(active, { force: true })).rejects.toThrow(KeyError);
 
-    await t.app.services.keys.remove(retired, { force: true, maxTokenLifetimeMs });
+    await t.app.services.keys.remove(retired, { force: true });
     await t.app.tick();
     expect((await t.app.services.keys.repo.find(retired))?.state).toBe('removed');
     expect(await introspect(t, api, oldToken)).toEqual({ active: false });
@@ -143,13 +143,13 @@ describe('signing keys under a running app', () => {
     await expect(verifyWith(t, served.jwks, oldToken)).rejects.toMatchObject({ code: 'ERR_JWKS_NO_MATCHING_KEY' });
     // tokens of the other keys are untouched
     expect(await introspect(t, api, newToken)).toMatchObject({ active: true });
-    await expect(t.app.services.keys.remove(retired, { force: true, maxTokenLifetimeMs })).rejects.toThrow(/already removed/);
-    await expect(t.app.services.keys.remove('no-such-kid', { force: true, maxTokenLifetimeMs })).rejects.toThrow(/no key no-such-kid/);
+    await expect(t.app.services.keys.remove(retired, { force: true })).rejects.toThrow(/already removed/);
+    await expect(t.app.services.keys.remove('no-such-kid', { force: true })).rejects.toThrow(/no key no-such-kid/);
   });
 
   it('removes a next key without --force: it never signed a token', async () => {
     const [next] = await t.app.services.keys.repo.byState('next');
-    await t.app.services.keys.remove(next!.kid, { maxTokenLifetimeMs: 305_000 });
+    await t.app.services.keys.remove(next!.kid);
     await t.app.tick();
     expect(kids((await servedJwks(t)).jwks)).not.toContain(next!.kid);
   });
@@ -207,7 +207,7 @@ describe('the resource-server verifier (tollgate/verifier) across a rotation and
       before.close();
     }
 
-    await t.app.services.keys.remove(retired, { force: true, maxTokenLifetimeMs: (await t.app.services.denyWindowSeconds()) * 1000 });
+    await t.app.services.keys.remove(retired, { force: true });
     await t.app.tick();
     // a verifier that loads the JWKS now no longer finds the key: every token it signed is refused
     const after = verifier();
@@ -388,7 +388,7 @@ describe('several processes on one store', () => {
     const clock = new FakeClock();
     const a = await start(clock);
     const active = a.app.services.keyring.signingKey().kid;
-    const other = new KeyManager({ db: open().db, kek, clock });
+    const other = keyManager(open().db, kek, clock);
     expect(await a.app.services.keys.rotate('ES256', { ifActive: active })).toMatchObject({ retired: active });
     expect(await other.rotate('ES256', { ifActive: active })).toBeUndefined();
     expect(await a.app.services.keys.repo.byState('active')).toHaveLength(1);
@@ -402,7 +402,7 @@ describe('several processes on one store', () => {
     const before = await servedJwks(a);
     expect(await a.app.services.keyring.refresh()).toBe(false); // nothing changed: no reload
 
-    const cli = new KeyManager({ db: open().db, kek, clock }); // what `tollgate keys rotate` does
+    const cli = keyManager(open().db, kek, clock); // what `tollgate keys rotate` does
     const r = (await cli.rotate('ES256'))!;
     // until the reload the server keeps signing with the key it holds, which is still published
     expect(decodeJwt(await issue(a, api)).header.kid).toBe(r.retired);
@@ -421,7 +421,7 @@ describe('several processes on one store', () => {
     apps.push(a);
     const server = await listen(a.app);
     try {
-      const r = (await new KeyManager({ db: open().db, kek, clock }).rotate('ES256'))!;
+      const r = (await keyManager(open().db, kek, clock).rotate('ES256'))!;
       let jwks: JSONWebKeySet = { keys: [] };
       for (let i = 0; i < 200 && !kids(jwks).includes(r.next); i++) {
         await new Promise((resolve) => setTimeout(resolve, 10));

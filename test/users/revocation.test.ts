@@ -74,7 +74,7 @@ describe('user-wide revocation (UserService)', () => {
       expect(await f.active(tokens.refresh_token)).toBe(false);
       expect((await refreshGrant(t, f.clients.web, tokens.refresh_token)).body.error).toBe('invalid_grant');
     }
-    const window = await t.app.services.denyWindowSeconds();
+    const window = await t.app.services.horizon.windowSeconds();
     expect(await f.subEntries()).toEqual([{ type: 'sub', value: alice, issued_before: at, expires_at: at + window }]);
   }
 
