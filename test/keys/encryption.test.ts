@@ -12,7 +12,6 @@ import type { JWK } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app.js';
 import { KeyEncryptionError, decryptPrivateKey, encryptPrivateKey, loadKeyEncryptionKey } from '../../src/keys/encryption.js';
-import { KeyManager } from '../../src/keys/keyring.js';
 import { createLogger } from '../../src/logger.js';
 import { openStore } from '../../src/store/database.js';
 import { FakeClock, type TestApp, createTestApp, keyManager, testConfig } from '../helpers.js';

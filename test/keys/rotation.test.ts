@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import { type JSONWebKeySet, createLocalJWKSet, jwtVerify } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config.js';
-import { KeyError, KeyManager } from '../../src/keys/keyring.js';
+import { KeyError } from '../../src/keys/keyring.js';
 import { type Store, openStore } from '../../src/store/database.js';
 import { createVerifier } from '../../src/verifier/index.js';
 import { FakeClock, type TestApp, basic, createTestApp, decodeJwt, keyManager, listen, testConfig } from '../helpers.js';
@@ -125,7 +125,6 @@ describe('signing keys under a running app', () => {
     const { retired } = (await t.app.services.keys.rotate('ES256'))!;
     await t.app.tick();
     const newToken = await issue(t, api);
-    const maxTokenLifetimeMs = (await t.app.services.horizon.windowSeconds()) * 1000;
 
     // the retired key may still have live tokens: removing it needs force
     await expect(t.app.services.keys.remove(retired)).rejects.toThrow(/may still have live tokens.*--force/);
