@@ -9,12 +9,13 @@ import { ArrivalStamper } from './http/arrival.js';
 import { documentResponder } from './http/documents.js';
 import { errorBodies, refuseCredentialsInQuery, requestLog, requestLogger, securityHeaderList, securityHeaders } from './http/middleware.js';
 import { createRouter, publicDocuments } from './http/routes.js';
-import type { SseHub } from './http/sse.js';
+import { SseHub } from './http/sse.js';
 import { type Logger, createLogger } from './logger.js';
 import { Metrics } from './metrics.js';
 import type { ProtocolEvents, Services } from './oauth/services.js';
 import { TokenEndpoint } from './oauth/tokenEndpoint.js';
 import { createServices } from './services.js';
+import { ClientRepository } from './store/clients.js';
 import { type Listener, type Store, migrate } from './store/database.js';
 import { DENY_LIST_CHANNEL } from './store/denyList.js';
 import { RefreshTokenRepository } from './store/refreshTokens.js';
@@ -62,7 +63,16 @@ export async function createApp(options: AppOptions): Promise<App> {
   await services.denyList.sync();
 
   const tokenEndpoint = new TokenEndpoint(services);
-  const hub: SseHub = { streams: new Set(), heartbeatMs: config.denyList.heartbeatSeconds * 1000 };
+  const clientRepo = new ClientRepository(store.db);
+  const hub = new SseHub({
+    heartbeatMs: config.denyList.heartbeatSeconds * 1000,
+    maxStreamsPerClient: config.denyList.maxStreamsPerClient,
+    maxStreams: config.denyList.maxStreams,
+    secretHashes: (ids) => clientRepo.secretHashes(ids),
+    logger,
+  });
+  // removed or rotated here: its streams end at once (the hub's re-check catches the CLI's changes)
+  services.clients.onCredentialsChanged((clientId) => hub.endClient(clientId));
   // Behind a trusted proxy, only the address it appended (the last X-Forwarded-For entry) is
   // believed: earlier entries come from the client and would let it dodge the per-IP throttle.
   const koa = new Koa({ proxy: config.server.trustProxy, maxIpsCount: 1 });
@@ -150,8 +160,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     async close() {
       for (const t of timers) clearInterval(t);
       await listener?.close();
-      for (const s of hub.streams) s.end('retry: 1000\n\n');
-      hub.streams.clear();
+      hub.close();
     },
   };
 }

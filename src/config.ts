@@ -67,6 +67,7 @@ const schema = z.strictObject({
     requestTimeoutMs: positiveInt,
     keepAliveTimeoutMs: positiveInt,
     shutdownTimeoutMs: positiveInt,
+    maxConnections: positiveInt,
   }),
   database: z.strictObject({
     url: z.string().min(1),
@@ -112,6 +113,8 @@ const schema = z.strictObject({
     syncIntervalMs: positiveInt,
     pruneIntervalSeconds: positiveInt,
     heartbeatSeconds: positiveInt,
+    maxStreamsPerClient: positiveInt,
+    maxStreams: positiveInt,
   }),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
@@ -242,6 +245,13 @@ export function validateConfig(raw: unknown, sources: Map<string, string> = new 
     }
     if (config.refreshTokens.idleTtlSeconds > config.refreshTokens.absoluteTtlSeconds) {
       throw new ConfigError('config: refreshTokens.idleTtlSeconds must not exceed refreshTokens.absoluteTtlSeconds');
+    }
+    if (config.denyList.maxStreamsPerClient > config.denyList.maxStreams) {
+      throw new ConfigError('config: denyList.maxStreamsPerClient must not exceed denyList.maxStreams');
+    }
+    // SSE streams hold their connections: at the stream cap, ordinary requests must still get in
+    if (config.denyList.maxStreams >= config.server.maxConnections) {
+      throw new ConfigError('config: denyList.maxStreams must be lower than server.maxConnections (requests need connections beside the streams)');
     }
     // each next key is published one rotation interval before it signs: caches must refresh within it
     const rotateEvery = config.keys.rotateEvery === null ? undefined : parseDuration(config.keys.rotateEvery);

@@ -61,6 +61,32 @@ export class Metrics implements MetricsEndpoint {
         this.set(observed()?.hub.streams.size ?? 0);
       },
     });
+    // the hub keeps running totals; a counter only goes up by what accrued since the last scrape
+    const reported = { client: 0, server: 0, revoked: 0 };
+    new Counter({
+      name: 'tollgate_sse_refused_total',
+      help: 'GET /deny-list/events refused with 429, by the cap that refused it (per client or for the server)',
+      labelNames: ['limit'],
+      registers,
+      collect() {
+        const refused = observed()?.hub.refused;
+        for (const limit of ['client', 'server'] as const) {
+          const total = refused?.[limit] ?? 0;
+          this.inc({ limit }, Math.max(0, total - reported[limit]));
+          reported[limit] = Math.max(total, reported[limit]);
+        }
+      },
+    });
+    new Counter({
+      name: 'tollgate_sse_revoked_total',
+      help: 'SSE streams ended because their client was removed or its secret rotated',
+      registers,
+      collect() {
+        const total = observed()?.hub.revoked ?? 0;
+        this.inc(Math.max(0, total - reported.revoked));
+        reported.revoked = Math.max(total, reported.revoked);
+      },
+    });
     new Gauge({
       name: 'tollgate_password_hash_queue_depth',
       help: 'password hashes waiting for an argon2 slot',

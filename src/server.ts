@@ -16,7 +16,8 @@ export async function serve({ config, workers = config.server.workers }: ServeOp
   if (workers > 1 && cluster.isPrimary) return runPrimary(config, workers);
   // every line says which process wrote it: several workers share one log
   const logger = createLogger(config.log.level).child({ pid: process.pid });
-  const store = openStore(config.database.url, { ...config.database, backgroundCheckpoints: true });
+  // one warning about a store readable by others: from the primary of --workers N, or the only process
+  const store = openStore(config.database.url, { ...config.database, backgroundCheckpoints: true, logger: cluster.isWorker ? undefined : logger });
   let app;
   try {
     app = await createApp({ config, store, logger });
@@ -28,6 +29,10 @@ export async function serve({ config, workers = config.server.workers }: ServeOp
   // otherwise hold its connection up to 30 s past the limit
   const server = http.createServer({ connectionsCheckingInterval: 1000 }, app.callback());
   applyServerLimits(server, config);
+  // every connection costs a file descriptor and memory, an SSE stream holds one for hours: past
+  // this many the server closes new sockets at once (Node's 'drop'), rather than running out of
+  // descriptors for the store and everything else. Above denyList.maxStreams (config.ts checks).
+  server.maxConnections = config.server.maxConnections;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.server.port, config.server.host, () => resolve());
@@ -63,7 +68,7 @@ export async function serve({ config, workers = config.server.workers }: ServeOp
 async function runPrimary(config: Config, workers: number): Promise<void> {
   const logger = createLogger(config.log.level);
   // the primary migrates and creates the first keys once, so workers start on a ready store
-  const store = openStore(config.database.url, config.database);
+  const store = openStore(config.database.url, { ...config.database, logger });
   const app = await createApp({ config, store, logger, jobs: false });
   await app.close();
   await store.close();

@@ -167,6 +167,21 @@ describe('loadConfig', () => {
       expect(configError(() => load()).message).toContain('refreshTokens.idleTtlSeconds');
     });
 
+    it('bounds SSE streams per client and in all by default, below a server-wide connection cap', () => {
+      const config = load();
+      expect(config.denyList).toMatchObject({ maxStreamsPerClient: 8, maxStreams: 1000 });
+      expect(config.server.maxConnections).toBeGreaterThan(config.denyList.maxStreams);
+    });
+
+    it('refuses a stream cap that would take every connection, or a per-client cap above the total', () => {
+      write('local.json', { server: { maxConnections: 100 }, denyList: { maxStreams: 100 } });
+      expect(configError(() => load()).message).toContain('denyList.maxStreams');
+      write('local.json', { denyList: { maxStreams: 4, maxStreamsPerClient: 5 } });
+      expect(configError(() => load()).message).toContain('denyList.maxStreamsPerClient');
+      write('local.json', { denyList: { maxStreamsPerClient: 0 } });
+      expect(configError(() => load()).message).toContain('denyList.maxStreamsPerClient');
+    });
+
     it('refuses argon2 parameters below the floor', () => {
       write('local.json', { passwords: { memoryCostKiB: 8 } });
       expect(configError(() => load()).message).toContain('passwords.memoryCostKiB');

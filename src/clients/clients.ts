@@ -89,6 +89,12 @@ const CLIENT_CACHE_MAX = 10_000;
 export class ClientService {
   private readonly repo: ClientRepository;
   private readonly cache = new Map<string, { client: Client; at: number }>();
+  private readonly credentialListeners = new Set<(clientId: string) => void>();
+
+  /** Called after a client is removed or its secret rotated through this service (the SSE hub ends its streams). */
+  onCredentialsChanged(listener: (clientId: string) => void): void {
+    this.credentialListeners.add(listener);
+  }
 
   private async cachedFind(clientId: string): Promise<Client | undefined> {
     const hit = this.cache.get(clientId);
@@ -198,6 +204,7 @@ export class ClientService {
       return revoked;
     });
     this.cache.delete(clientId);
+    for (const listener of this.credentialListeners) listener(clientId);
     await this.deps.denyList.sync();
     await this.deps.audit.record({ type: 'client.removed', client_id: clientId, detail: { families } });
     return { families };
@@ -209,6 +216,7 @@ export class ClientService {
     const secret = mintSecret(CLIENT_SECRET_PREFIX);
     await this.repo.update(clientId, { secret_hash: sha256Hex(secret), updated_at: this.deps.clock.now() });
     this.cache.delete(clientId);
+    for (const listener of this.credentialListeners) listener(clientId);
     await this.deps.audit.record({ type: 'client.secret_rotated', client_id: clientId });
     return secret;
   }

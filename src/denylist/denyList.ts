@@ -185,6 +185,23 @@ export class DenyList {
     return { body, etag };
   }
 
+  /**
+   * A cursor beyond the newest entry (INTERFACE.md: 400 invalid_request). Such a cursor came from
+   * another store (a database recreated or restored from an older backup) or was made up: an empty
+   * page for it would look like "nothing new" while every revocation up to that id went unseen.
+   * The newest entry is the highest id ever assigned, including entries expired and pruned since,
+   * so a cursor that names a pruned entry stays valid and a cursor equal to the head is fine. The
+   * in-memory cursor answers nearly always (after a sync: entries another process just wrote
+   * count); the store is asked only when the cursor is beyond it, e.g. in a fresh process whose
+   * table was pruned empty.
+   */
+  async isPastHead(after: number): Promise<boolean> {
+    if (after <= this.cursor) return false;
+    await this.sync();
+    if (after <= this.cursor) return false;
+    return after > (await new DenyListRepository(this.deps.db).lastAssignedId());
+  }
+
   /** The same page as events, each with its own cursor (the SSE catch-up). */
   async events(after: number): Promise<FeedEvent[]> {
     const rows = await new DenyListRepository(this.deps.db).after(after, seconds(this.deps.clock.now()), PAGE);

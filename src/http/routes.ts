@@ -116,6 +116,7 @@ export function createRouter(deps: RouteDeps): Router {
     await authenticateClient(ctx, services, undefined, { confidentialOnly: true });
     const after = parseCursor(typeof ctx.query.after === 'string' ? ctx.query.after : Array.isArray(ctx.query.after) ? '' : undefined);
     if (after === undefined) throw new InvalidRequest('after is not a cursor of this feed');
+    if (await services.denyList.isPastHead(after)) throw new InvalidRequest('after is beyond the newest entry of this feed: start again without it');
     const { body, etag } = await services.denyList.renderedPage(after);
     ctx.set('Cache-Control', 'no-cache');
     ctx.set('ETag', etag);
@@ -128,8 +129,9 @@ export function createRouter(deps: RouteDeps): Router {
   });
 
   router.get('/deny-list/events', async (ctx) => {
-    await authenticateClient(ctx, services, undefined, { confidentialOnly: true });
-    await streamDenyList(ctx, services, hub);
+    const client = await authenticateClient(ctx, services, undefined, { confidentialOnly: true });
+    // the secret hash this authentication matched: the stream ends when it changes (sse.ts)
+    await streamDenyList(ctx, services, hub, { clientId: client.client_id, secretHash: client.secret_hash });
   });
 
   router.get('/healthz', (ctx: Context) => {

@@ -9,6 +9,21 @@ export class ClientRepository {
     return this.db.selectFrom('clients').selectAll().where('client_id', '=', clientId).executeTakeFirst();
   }
 
+  /**
+   * The secret hash of each of these clients that still exists (null for a public client); a
+   * removed client is absent. One query per 500 ids (well under SQLite's and PostgreSQL's bound
+   * parameter limits): the SSE hub re-checks the clients of its open streams with it.
+   */
+  async secretHashes(clientIds: readonly string[]): Promise<Map<string, string | null>> {
+    const out = new Map<string, string | null>();
+    for (let i = 0; i < clientIds.length; i += 500) {
+      const ids = clientIds.slice(i, i + 500);
+      const rows = await this.db.selectFrom('clients').select(['client_id', 'secret_hash']).where('client_id', 'in', ids).execute();
+      for (const row of rows) out.set(row.client_id, row.secret_hash);
+    }
+    return out;
+  }
+
   /** By client_id, in code-unit order on both dialects. */
   async list(): Promise<Client[]> {
     return inCodeUnitOrder(await this.db.selectFrom('clients').selectAll().execute(), 'client_id');

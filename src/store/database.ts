@@ -1,11 +1,11 @@
 // The store's connection: SQLite (better-sqlite3, WAL) by default, PostgreSQL for a fleet.
-import fs from 'node:fs';
-import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, type Migration, type MigrationProvider, Migrator, PostgresAdapter, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { type Dialect, migrations } from '../../migrations/index.js';
+import type { Logger } from '../logger.js';
 import { SAFETY_NET_PAGES, startCheckpointer } from './checkpointer.js';
+import { secureStoreFiles } from './filePermissions.js';
 import type { Database } from './schema.js';
 import { type StatementSource, TollgateSqliteDialect } from './sqliteDriver.js';
 
@@ -37,6 +37,11 @@ export interface StoreOptions {
    * the commits of this connection. For the server; a CLI command's few writes don't need it.
    */
   backgroundCheckpoints?: boolean;
+  /**
+   * SQLite file: where to warn when the store was found readable by others (the server at start;
+   * the CLI and the workers of --workers tighten the files just as well, without a word).
+   */
+  logger?: Pick<Logger, 'warn'> | undefined;
 }
 
 export function isPostgresUrl(url: string): boolean {
@@ -77,7 +82,14 @@ export function openStore(url: string, options: StoreOptions = {}): Store {
       },
     };
   }
-  if (url !== ':memory:') fs.mkdirSync(path.dirname(url), { recursive: true });
+  if (url !== ':memory:') {
+    // before SQLite creates anything: the folder 0700 and the files 0600 (filePermissions.ts)
+    const loose = secureStoreFiles(url);
+    if (loose.length > 0) {
+      const left = loose.some((p) => p.action === 'left');
+      options.logger?.warn({ paths: loose }, `the store was readable by other users${left ? ': chmod what was left as it is (a folder 0700, a file 0600) unless it is shared on purpose' : '; its files are now 0600'}`);
+    }
+  }
   const sqlite = new SQLite(url);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('foreign_keys = ON');

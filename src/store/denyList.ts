@@ -74,6 +74,28 @@ export class DenyListRepository {
     return Number(r.numDeletedRows);
   }
 
+  /**
+   * The highest id the store has ever assigned to an entry, whether or not that entry is still in
+   * the table: the head of the feed, beyond which a cursor names nothing (400). max(id) alone would
+   * fall back once prune deleted the newest rows, and a client's valid cursor would then look like
+   * one from the future. So the id generator's own high-water mark is read as well: SQLite's
+   * AUTOINCREMENT keeps it in sqlite_sequence (the table is AUTOINCREMENT precisely so that ids are
+   * never reused), PostgreSQL in the bigserial's sequence (pg_sequence_last_value: NULL until the
+   * first nextval, or after setval(…, false), which is what `tollgate db copy` leaves; hence max(id)
+   * too). On PostgreSQL the sequence may run ahead of what is committed (an id drawn by a
+   * transaction still in flight, or rolled back): such a cursor is accepted, which is harmless, as
+   * no one was ever handed it.
+   */
+  async lastAssignedId(): Promise<number> {
+    const sequence =
+      dialectOf(this.db) === 'postgres'
+        ? sql<number>`pg_sequence_last_value(pg_get_serial_sequence('deny_list', 'id')::regclass)`
+        : sql<number>`(select seq from sqlite_sequence where name = 'deny_list')`;
+    const { rows } = await sql<{ seq: number | string | null; max: number | string | null }>`select ${sequence} as seq, (select max(id) from deny_list) as max`.execute(this.db);
+    const row = rows[0];
+    return Math.max(Number(row?.seq ?? 0), Number(row?.max ?? 0));
+  }
+
   async maxId(): Promise<number> {
     const row = await this.db.selectFrom('deny_list').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
     return Number(row?.id ?? 0);
