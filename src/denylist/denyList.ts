@@ -13,8 +13,8 @@ export type { NewDenyEntry };
 
 /** An entry as the feed shows it (INTERFACE.md). */
 export type FeedEntry =
-  | { type: 'jti' | 'sid'; value: string; expires_at: number }
-  | { type: 'sub'; value: string; issued_before: number; expires_at: number };
+  | { type: 'jti' | 'sid' | 'kid'; value: string; expires_at: number }
+  | { type: 'sub' | 'client'; value: string; issued_before: number; expires_at: number };
 
 export interface FeedEvent {
   cursor: string;
@@ -29,8 +29,8 @@ export interface FeedPage {
 const PAGE = 1000;
 
 export function toFeedEntry(row: Pick<DenyListRow, 'type' | 'value' | 'issued_before' | 'expires_at'>): FeedEntry {
-  return row.type === 'sub'
-    ? { type: 'sub', value: row.value, issued_before: Number(row.issued_before ?? 0), expires_at: Number(row.expires_at) }
+  return row.type === 'sub' || row.type === 'client'
+    ? { type: row.type, value: row.value, issued_before: Number(row.issued_before ?? 0), expires_at: Number(row.expires_at) }
     : { type: row.type, value: row.value, expires_at: Number(row.expires_at) };
 }
 
@@ -110,7 +110,8 @@ export class DenyList {
     const expiresAt = Number(row.expires_at);
     if (row.type === 'jti') this.jti.set(row.value, Math.max(expiresAt, this.jti.get(row.value) ?? 0));
     else if (row.type === 'sid') this.sid.set(row.value, Math.max(expiresAt, this.sid.get(row.value) ?? 0));
-    else {
+    // `client` and `kid` entries only pass through to the feed here (for the verifiers)
+    else if (row.type === 'sub') {
       const prev = this.sub.get(row.value);
       const issuedBefore = Number(row.issued_before ?? 0);
       this.sub.set(row.value, { issuedBefore: Math.max(issuedBefore, prev?.issuedBefore ?? 0), expiresAt: Math.max(expiresAt, prev?.expiresAt ?? 0) });

@@ -71,13 +71,13 @@ export interface SigningKeysTable {
   removed_at: number | null;
 }
 
-export type DenyType = 'jti' | 'sid' | 'sub';
+export type DenyType = 'jti' | 'sid' | 'sub' | 'client' | 'kid';
 
 export interface DenyListTable {
   id: Generated<number>; // the feed's cursor
   type: DenyType;
   value: string;
-  issued_before: number | null; // epoch seconds, `sub` entries only
+  issued_before: number | null; // epoch seconds, `sub` and `client` entries only
   expires_at: number; // epoch seconds
   created_at: number;
 }
