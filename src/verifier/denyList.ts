@@ -19,15 +19,23 @@ export interface DenyListOptions {
   failOpen?: boolean;
 }
 
+/** The entry types this version understands; any other type on the feed is skipped (forward compatibility). */
 export type FeedEntry =
-  | { type: 'jti' | 'sid'; value: string; expires_at: number }
-  | { type: 'sub'; value: string; issued_before: number; expires_at: number };
+  | { type: 'jti' | 'sid' | 'kid'; value: string; expires_at: number }
+  | { type: 'sub' | 'client'; value: string; issued_before: number; expires_at: number };
 
 export interface DeniableClaims {
   jti?: unknown;
   sid?: unknown;
   sub?: unknown;
+  client_id?: unknown;
   iat?: unknown;
+}
+
+/** A `sub` or `client` entry: every token of that subject or client issued up to issuedBefore. */
+interface IssuedBefore {
+  issuedBefore: number;
+  expiresAt: number;
 }
 
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -49,9 +57,9 @@ function parseEntry(raw: unknown): FeedEntry | undefined {
   if (typeof raw !== 'object' || raw === null) return undefined;
   const e = raw as Record<string, unknown>;
   if (typeof e.value !== 'string' || typeof e.expires_at !== 'number' || !Number.isFinite(e.expires_at)) return undefined;
-  if (e.type === 'jti' || e.type === 'sid') return { type: e.type, value: e.value, expires_at: e.expires_at };
-  if (e.type === 'sub' && typeof e.issued_before === 'number' && Number.isFinite(e.issued_before)) {
-    return { type: 'sub', value: e.value, issued_before: e.issued_before, expires_at: e.expires_at };
+  if (e.type === 'jti' || e.type === 'sid' || e.type === 'kid') return { type: e.type, value: e.value, expires_at: e.expires_at };
+  if ((e.type === 'sub' || e.type === 'client') && typeof e.issued_before === 'number' && Number.isFinite(e.issued_before)) {
+    return { type: e.type, value: e.value, issued_before: e.issued_before, expires_at: e.expires_at };
   }
   return undefined;
 }
@@ -67,7 +75,9 @@ function parsePage(raw: unknown): { cursor: string; entries: unknown[] } {
 export class DenyListMirror {
   private readonly jti = new Map<string, number>();
   private readonly sid = new Map<string, number>();
-  private readonly sub = new Map<string, { issuedBefore: number; expiresAt: number }>();
+  private readonly kid = new Map<string, number>();
+  private readonly sub = new Map<string, IssuedBefore>();
+  private readonly client = new Map<string, IssuedBefore>();
   private cursor: string | undefined;
   private lastSyncMs: number | undefined;
   /** ETag of the last empty page, by URL: an unchanged feed answers 304. */
@@ -90,7 +100,12 @@ export class DenyListMirror {
 
   constructor(
     private readonly options: DenyListOptions,
-    private readonly deps: { now: () => number; clockToleranceSeconds: number },
+    private readonly deps: {
+      now: () => number;
+      clockToleranceSeconds: number;
+      /** Called when a `kid` entry arrives: the verifier drops that key from its JWK Set at once. */
+      onKidDenied?: (kid: string) => void;
+    },
   ) {
     const mode = options.mode ?? 'stream';
     if (mode !== 'stream' && mode !== 'poll') throw new TypeError(`denyList.mode must be 'stream' or 'poll', not ${String(mode)}`);
@@ -131,16 +146,25 @@ export class DenyListMirror {
     return this.lastSyncMs !== undefined && this.deps.now() - this.lastSyncMs <= this.maxStalenessMs;
   }
 
-  /** Denied when its jti or sid is listed, or its sub with issued_before ≥ iat (same second: fail closed). */
+  /**
+   * Denied when its jti or sid is listed, or its sub or client_id with issued_before ≥ iat (same
+   * second: fail closed, and a token without a numeric iat is denied too).
+   */
   isDenied(claims: DeniableClaims): boolean {
     const live = (expiresAt: number | undefined) => expiresAt !== undefined && this.live(expiresAt);
     if (typeof claims.jti === 'string' && live(this.jti.get(claims.jti))) return true;
     if (typeof claims.sid === 'string' && live(this.sid.get(claims.sid))) return true;
-    if (typeof claims.sub === 'string') {
-      const s = this.sub.get(claims.sub);
-      if (s && this.live(s.expiresAt) && (typeof claims.iat !== 'number' || s.issuedBefore >= claims.iat)) return true;
-    }
+    const issuedUpTo = (entry: IssuedBefore | undefined) => entry !== undefined && this.live(entry.expiresAt) && (typeof claims.iat !== 'number' || entry.issuedBefore >= claims.iat);
+    if (typeof claims.sub === 'string' && issuedUpTo(this.sub.get(claims.sub))) return true;
+    if (typeof claims.client_id === 'string' && issuedUpTo(this.client.get(claims.client_id))) return true;
     return false;
+  }
+
+  /** The key with this kid was removed at the issuer (a `kid` entry): nothing it signed is accepted. */
+  isKidDenied(kid: unknown): boolean {
+    if (typeof kid !== 'string') return false;
+    const expiresAt = this.kid.get(kid);
+    return expiresAt !== undefined && this.live(expiresAt);
   }
 
   close(): void {
@@ -160,18 +184,21 @@ export class DenyListMirror {
   private apply(raw: unknown): void {
     const e = parseEntry(raw);
     if (!e || !this.live(e.expires_at)) return;
-    if (e.type === 'sub') {
-      const prev = this.sub.get(e.value);
-      this.sub.set(e.value, { issuedBefore: Math.max(e.issued_before, prev?.issuedBefore ?? 0), expiresAt: Math.max(e.expires_at, prev?.expiresAt ?? 0) });
+    if (e.type === 'sub' || e.type === 'client') {
+      const map = e.type === 'sub' ? this.sub : this.client;
+      const prev = map.get(e.value);
+      map.set(e.value, { issuedBefore: Math.max(e.issued_before, prev?.issuedBefore ?? 0), expiresAt: Math.max(e.expires_at, prev?.expiresAt ?? 0) });
     } else {
-      const map = e.type === 'jti' ? this.jti : this.sid;
+      const map = e.type === 'jti' ? this.jti : e.type === 'sid' ? this.sid : this.kid;
       map.set(e.value, Math.max(e.expires_at, map.get(e.value) ?? 0));
+      // a removed (perhaps leaked) key must stop verifying now, not when the JWK Set cache expires
+      if (e.type === 'kid') this.deps.onKidDenied?.(e.value);
     }
   }
 
   private prune(): void {
-    for (const map of [this.jti, this.sid]) for (const [k, exp] of map) if (!this.live(exp)) map.delete(k);
-    for (const [k, v] of this.sub) if (!this.live(v.expiresAt)) this.sub.delete(k);
+    for (const map of [this.jti, this.sid, this.kid]) for (const [k, exp] of map) if (!this.live(exp)) map.delete(k);
+    for (const map of [this.sub, this.client]) for (const [k, v] of map) if (!this.live(v.expiresAt)) map.delete(k);
   }
 
   /** Pages through the feed from the cursor until a page comes back empty. */

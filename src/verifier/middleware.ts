@@ -1,6 +1,8 @@
 // requireToken: RFC 6750 bearer-token protection as a plain `(ctx, next)` function that Koa (or
 // anything shaped like it) can mount. It reads the token only from the Authorization header.
-import { isUnavailable, isVerificationError } from './errors.js';
+// Nothing from the request or the token goes into a response header: the descriptions are fixed
+// texts per error code (a token whose `alg` held CR LF once made the challenge itself throw).
+import { type VerificationErrorCode, isUnavailable, isVerificationError } from './errors.js';
 import type { AccessTokenClaims, Verifier } from './verifier.js';
 
 /** The part of a Koa context this middleware uses. */
@@ -32,6 +34,31 @@ export interface TokenState {
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 const QUERY_CREDENTIALS = ['access_token', 'token', 'id_token'];
 
+/** error_description per code: fixed, so a token cannot choose what the challenge says. */
+const DESCRIPTIONS: Partial<Record<VerificationErrorCode, string>> = {
+  ERR_TOKEN_MALFORMED: 'the access token is malformed',
+  ERR_TOKEN_SIGNATURE: 'the access token signature does not verify',
+  ERR_TOKEN_ALGORITHM: 'the access token algorithm is not accepted',
+  ERR_TOKEN_TYPE: 'the token is not an access token',
+  ERR_TOKEN_ISSUER: 'the access token is from another issuer',
+  ERR_TOKEN_AUDIENCE: 'the access token is not for this API',
+  ERR_TOKEN_EXPIRED: 'the access token has expired',
+  ERR_TOKEN_NOT_YET_VALID: 'the access token is not valid yet',
+  ERR_TOKEN_REVOKED: 'the token has been revoked',
+};
+const INVALID_TOKEN = 'the access token is invalid';
+
+// RFC 6750 §3: error_description and scope values exclude '"' and '\' outright; the realm is a
+// quoted-string (RFC 9110 §5.6.4), limited here to printable ASCII with '"' and '\' escaped.
+// Configured texts (realm, roles, scopes) are filtered too: a header value that Node refuses
+// would turn the refusal into a 500.
+const rfc6750Text = (v: string) => v.replace(/[^\x20\x21\x23-\x5b\x5d-\x7e]/g, '?');
+const realmText = (v: string) => v.replace(/[^\x20-\x7e]/g, '?').replace(/[\\"]/g, '\\$&');
+
+function challengeParam(name: string, value: string): string {
+  return `${name}="${name === 'realm' ? realmText(value) : rfc6750Text(value)}"`;
+}
+
 export function requireToken(verifier: Verifier, options: RequireTokenOptions = {}) {
   const scopes = typeof options.scope === 'string' ? options.scope.split(' ').filter(Boolean) : (options.scope ?? []);
   const roles = options.roles ?? [];
@@ -39,15 +66,16 @@ export function requireToken(verifier: Verifier, options: RequireTokenOptions = 
 
   const challenge = (params: Record<string, string>) =>
     `Bearer ${Object.entries({ realm, ...params })
-      .map(([k, v]) => `${k}="${v.replace(/[\\"]/g, '\\$&')}"`)
+      .map(([k, v]) => challengeParam(k, v))
       .join(', ')}`;
 
   const refuse = (ctx: BearerContext, status: number, params: Record<string, string>) => {
     ctx.status = status;
     ctx.set('WWW-Authenticate', challenge(params));
     ctx.set('Cache-Control', 'no-store');
-    // no error code without credentials (RFC 6750 §3.1), in the body as in the challenge
-    ctx.body = params.error ? { error: params.error, error_description: params.error_description ?? '' } : { error_description: 'an access token is required' };
+    // RFC 6750 §3.1: a request without credentials gets no error information at all, in the
+    // challenge as in the body (which is left to the framework: Koa writes the status text)
+    if (params.error) ctx.body = { error: params.error, error_description: rfc6750Text(params.error_description ?? '') };
   };
 
   return async function bearerToken(ctx: BearerContext, next: () => Promise<unknown>): Promise<void> {
@@ -76,7 +104,7 @@ export function requireToken(verifier: Verifier, options: RequireTokenOptions = 
         ctx.body = { error: 'temporarily_unavailable', error_description: 'the access token cannot be checked right now' };
         return;
       }
-      return refuse(ctx, 401, { error: 'invalid_token', error_description: e.message });
+      return refuse(ctx, 401, { error: 'invalid_token', error_description: DESCRIPTIONS[e.code] ?? INVALID_TOKEN });
     }
 
     const granted = new Set((claims.scope ?? '').split(' ').filter(Boolean));

@@ -1,10 +1,12 @@
 // createVerifier: what a resource server runs on every request. Checks in a fixed order, each
 // mapped to one error code: size and shape, then the header (before any key is looked up or any
 // signature computed), the signature with a key from the issuer's JWK Set, then typ, iss, aud,
-// exp/nbf, and last the deny list kept in memory from Tollgate's feed.
-import { type JWTPayload, type JWTVerifyGetKey, compactVerify, createRemoteJWKSet, errors } from 'jose';
+// exp/nbf, and last the deny list kept in memory from Tollgate's feed. Messages are fixed texts:
+// nothing read from the token is reflected into them (they end up in logs and responses).
+import { type JWTPayload, type JWTVerifyGetKey, compactVerify, errors } from 'jose';
 import { DenyListMirror, type DenyListOptions } from './denyList.js';
 import { VerificationError } from './errors.js';
+import { JwksCache } from './jwks.js';
 
 export interface VerifierOptions {
   /** The expected `iss`; the JWK Set defaults to `${issuer}/.well-known/jwks.json`. */
@@ -69,14 +71,18 @@ export function createVerifier(options: VerifierOptions): Verifier {
   const jwksUri = new URL(options.jwksUri ?? `${issuer.replace(/\/+$/, '')}/.well-known/jwks.json`);
 
   const now = () => Date.now();
-  const jwks = createRemoteJWKSet(jwksUri);
-  const denyList = options.denyList ? new DenyListMirror(options.denyList, { now, clockToleranceSeconds: tolerance }) : undefined;
+  let denyList: DenyListMirror | undefined;
+  // a kid entry on the feed drops its key from the set at once, and keeps it out of later fetches
+  const jwks = new JwksCache({ uri: jwksUri, now, isDenied: (kid) => denyList?.isKidDenied(kid) ?? false });
+  if (options.denyList) denyList = new DenyListMirror(options.denyList, { now, clockToleranceSeconds: tolerance, onKidDenied: (kid) => jwks.drop(kid) });
 
   // jose's key lookup errors, translated: a kid the issuer does not publish is a bad signature; an
   // unreachable JWK Set is the verifier's problem, not the token's
   const getKey: JWTVerifyGetKey = async (header, token) => {
+    // a removed key is revoked, not merely unknown: say so, and do not refetch the set for it
+    if (denyList?.isKidDenied(header.kid)) throw new VerificationError('ERR_TOKEN_REVOKED', 'the key that signed the token has been removed');
     try {
-      return await jwks(header, token);
+      return await jwks.getKey(header, token);
     } catch (e) {
       if (e instanceof errors.JWKSNoMatchingKey || e instanceof errors.JWKSMultipleMatchingKeys) throw new VerificationError('ERR_TOKEN_SIGNATURE', 'no single key of the issuer has this kid', { cause: e });
       if (e instanceof errors.JOSENotSupported) throw new VerificationError('ERR_TOKEN_ALGORITHM', 'the algorithm is not supported', { cause: e });
@@ -113,7 +119,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
     if (!isAccessTokenClaims(claims)) throw new VerificationError('ERR_TOKEN_MALFORMED', 'a claim RFC 9068 requires is missing or mistyped');
 
     if (denyList) {
-      if (denyList.isDenied(claims)) throw new VerificationError('ERR_TOKEN_REVOKED', 'the token has been revoked');
+      // the kid again: its entry may have arrived while the signature was being checked
+      if (denyList.isKidDenied(header.kid) || denyList.isDenied(claims)) throw new VerificationError('ERR_TOKEN_REVOKED', 'the token has been revoked');
       if (!denyList.fresh) denyList.nudge();
       // fail closed: a list we could not refresh may be missing the revocation that matters
       if (!denyList.fresh && !denyList.failOpen) throw new VerificationError('ERR_DENY_LIST_UNAVAILABLE', 'the deny list has not been synced within maxStaleness');
@@ -146,6 +153,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
     verify,
     close() {
       denyList?.close();
+      jwks.close();
     },
   };
 }
@@ -158,7 +166,7 @@ function checkHeader(header: Record<string, unknown>, algorithms: string[]): Rec
   // a nested JWT (RFC 7519 §5.2) is not an access token
   if (typeof header.cty === 'string' && ['jwt', 'application/jwt'].includes(header.cty.toLowerCase())) throw new VerificationError('ERR_TOKEN_MALFORMED', 'a nested JWT is not accepted');
   if (typeof header.alg !== 'string') throw new VerificationError('ERR_TOKEN_MALFORMED', 'alg is missing');
-  if (!algorithms.includes(header.alg)) throw new VerificationError('ERR_TOKEN_ALGORITHM', `alg ${header.alg.slice(0, 16)} is not allowed`);
+  if (!algorithms.includes(header.alg)) throw new VerificationError('ERR_TOKEN_ALGORITHM', 'alg is not on the allow-list');
   if (typeof header.kid !== 'string' || header.kid === '') throw new VerificationError('ERR_TOKEN_MALFORMED', 'kid is missing');
   return header;
 }

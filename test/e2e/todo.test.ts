@@ -132,6 +132,7 @@ describe('the to-do API (examples/todo-api) with Tollgate', () => {
     const none = await fetch(`${api!.url}/todos`);
     expect(none.status).toBe(401);
     expect(none.headers.get('www-authenticate')).toBe('Bearer realm="todo-api"');
+    expect(await none.text()).not.toMatch(/error/); // RFC 6750 §3.1: no error information at all
     const { body } = await signIn('alice');
     const inQuery = await fetch(`${api!.url}/todos?access_token=${body.access_token}`);
     expect(inQuery.status).toBe(400);

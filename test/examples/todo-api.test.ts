@@ -7,7 +7,8 @@ import path from 'node:path';
 import supertest from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TodoApp, createTodoApp } from '../../examples/todo-api/app.js';
-import { type AccessTokenClaims, VerificationError, type Verifier } from '../../src/verifier/index.js';
+import { type AccessTokenClaims, VerificationError, type Verifier, createVerifier } from '../../src/verifier/index.js';
+import { makeSigningKey, signRaw, startJwksServer } from '../verifier/fixtures.js';
 
 // tokens are "<sub>.<role>+<role>"; anything else is invalid
 const verifier: Verifier = {
@@ -66,6 +67,15 @@ describe('createTodoApp', () => {
     expect((await add('ann.RETRIEVE_TODOS', { text: 'x' })).status).toBe(403);
   });
 
+  it('answers 401 without a token with a bare challenge and no error information at all (RFC 6750 §3.1)', async () => {
+    for (const res of [await request.get('/todos'), await add('', { text: 'x' }).unset('Authorization')]) {
+      expect(res.status).toBe(401);
+      expect(res.headers['www-authenticate']).toBe('Bearer realm="todo-api"');
+      // neither error nor error_description, in the header or in the body
+      expect(res.text).not.toMatch(/error/);
+    }
+  });
+
   it('answers 401 without a token or with a bad one', async () => {
     const none = await request.get('/todos');
     expect(none.status).toBe(401);
@@ -96,6 +106,28 @@ describe('createTodoApp', () => {
   it('answers an unknown route 404 and a wrong method 405', async () => {
     expect((await request.get('/nope')).status).toBe(404);
     expect((await request.delete('/todos')).status).toBe(405);
+  });
+
+  it('answers a token whose alg holds CR LF, NUL or non-ASCII 401, not 500 (nothing from the token is reflected into a header)', async () => {
+    const key = await makeSigningKey('k1');
+    const jwks = await startJwksServer([key.jwk]);
+    const real = createVerifier({ issuer: 'https://auth.example', audience: 'todo-api', jwksUri: jwks.url });
+    const api = createTodoApp({ verifier: real, dbPath: path.join(dir, 'real.db') });
+    try {
+      const now = Math.floor(Date.now() / 1000);
+      const claims = { iss: 'https://auth.example', sub: 'ann', aud: 'todo-api', exp: now + 300, iat: now, jti: 'j', client_id: 'web', roles: ['RETRIEVE_TODOS'] };
+      const server = supertest(http.createServer(api.callback()));
+      expect((await server.get('/todos').set('Authorization', `Bearer ${await signRaw({ alg: 'ES256', kid: 'k1', typ: 'at+jwt' }, claims, key.privateKey)}`)).status).toBe(200);
+      for (const alg of ['ES256\r\nX-Injected: 1', 'ES256\u0000', 'ES256€']) {
+        const res = await server.get('/todos').set('Authorization', `Bearer ${await signRaw({ alg, kid: 'k1', typ: 'at+jwt' }, claims, key.privateKey)}`);
+        expect(res.status).toBe(401);
+        expect(res.headers['www-authenticate']).toBe('Bearer realm="todo-api", error="invalid_token", error_description="the access token algorithm is not accepted"');
+      }
+    } finally {
+      api.close();
+      real.close();
+      await jwks.close();
+    }
   });
 
   it('keeps the to-dos in the file across restarts', async () => {

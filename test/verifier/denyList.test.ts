@@ -247,6 +247,81 @@ describe('deny list: entries (against a hand-written feed)', () => {
     expect(m.fresh).toBe(true);
   });
 
+  it('denies by client_id with issued_before at or after iat (same second included), and by kid', async () => {
+    answer = (req, res) => {
+      const entries = req.url?.includes('after=') ? [] : [
+        { type: 'client', value: 'web', issued_before: 1000, expires_at: now() + 60 },
+        { type: 'kid', value: 'k1', expires_at: now() + 60 },
+      ];
+      res.setHeader('content-type', 'application/json').end(page(entries));
+    };
+    const dropped: string[] = [];
+    const m = new DenyListMirror({ url, clientId: 'todo-api', clientSecret: 's', mode: 'poll', pollInterval: 60 }, { now: () => Date.now(), clockToleranceSeconds: 0, onKidDenied: (kid) => dropped.push(kid) });
+    mirrors.push(m);
+    await m.whenLoaded();
+    expect(m.isDenied({ client_id: 'web', iat: 999 })).toBe(true);
+    expect(m.isDenied({ client_id: 'web', iat: 1000 })).toBe(true);
+    expect(m.isDenied({ client_id: 'web', iat: 1001 })).toBe(false);
+    expect(m.isDenied({ client_id: 'mobile', iat: 1 })).toBe(false);
+    // a client entry names the client_id claim, not a sub that happens to be equal
+    expect(m.isDenied({ sub: 'web', client_id: 'mobile', iat: 1 })).toBe(false);
+    expect(m.isKidDenied('k1')).toBe(true);
+    expect(m.isKidDenied('k2')).toBe(false);
+    expect(dropped).toEqual(['k1']);
+  });
+
+  it('lets client and kid entries lapse at expires_at (plus clockTolerance)', async () => {
+    let clock = Date.now();
+    const expiresAt = Math.floor(clock / 1000) + 60;
+    answer = (req, res) => {
+      const entries = req.url?.includes('after=') ? [] : [
+        { type: 'client', value: 'web', issued_before: 1000, expires_at: expiresAt },
+        { type: 'kid', value: 'k1', expires_at: expiresAt },
+      ];
+      res.setHeader('content-type', 'application/json').end(page(entries));
+    };
+    const m = new DenyListMirror({ url, clientId: 'todo-api', clientSecret: 's', mode: 'poll', pollInterval: 60 }, { now: () => clock, clockToleranceSeconds: 5 });
+    mirrors.push(m);
+    await m.whenLoaded();
+    clock = (expiresAt + 4) * 1000;
+    expect(m.isDenied({ client_id: 'web', iat: 1 })).toBe(true);
+    expect(m.isKidDenied('k1')).toBe(true);
+    clock = (expiresAt + 5) * 1000;
+    expect(m.isDenied({ client_id: 'web', iat: 1 })).toBe(false);
+    expect(m.isKidDenied('k1')).toBe(false);
+  });
+
+  it('follows client and kid entries over the stream, and skips entry types it does not know without dropping it', async () => {
+    let stream: http.ServerResponse | undefined;
+    let streams = 0;
+    answer = (req, res) => {
+      if (req.url?.startsWith('/deny-list/events')) {
+        streams++;
+        stream = res;
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        res.write(': hello\n\n');
+        return;
+      }
+      res.setHeader('content-type', 'application/json').end(page([], '1'));
+    };
+    const dropped: string[] = [];
+    const m = new DenyListMirror({ url, clientId: 'todo-api', clientSecret: 's' }, { now: () => Date.now(), clockToleranceSeconds: 0, onKidDenied: (kid) => dropped.push(kid) });
+    mirrors.push(m);
+    await m.whenLoaded();
+    await eventually(() => expect(stream).toBeDefined());
+    const send = (id: number, entry: unknown) => stream!.write(`id: ${id}\nevent: deny\ndata: ${typeof entry === 'string' ? entry : JSON.stringify(entry)}\n\n`);
+    send(2, { type: 'audience', value: 'todo-api', expires_at: now() + 60 }); // a type from a later version
+    send(3, { type: 'client', value: 'web', expires_at: now() + 60 }); // a client entry without issued_before
+    send(4, { type: 'kid', value: 7, expires_at: now() + 60 });
+    send(5, 'not json');
+    send(6, { type: 'client', value: 'web', issued_before: 1000, expires_at: now() + 60 });
+    send(7, { type: 'kid', value: 'k1', expires_at: now() + 60 });
+    await eventually(() => expect(m.isKidDenied('k1')).toBe(true));
+    expect(m.isDenied({ client_id: 'web', iat: 1000 })).toBe(true);
+    expect(dropped).toEqual(['k1']);
+    expect(streams).toBe(1);
+  });
+
   it('drops entries that have already expired and skips entries it does not understand', async () => {
     answer = (req, res) => {
       const entries = req.url?.includes('after=') ? [] : [
@@ -254,6 +329,8 @@ describe('deny list: entries (against a hand-written feed)', () => {
         { type: 'jti', value: 'live', expires_at: now() + 60 },
         { type: 'aud', value: 'x', expires_at: now() + 60 },
         { type: 'sub', value: 'no-issued-before', expires_at: now() + 60 },
+        { type: 'client', value: 'no-issued-before', expires_at: now() + 60 },
+        { type: 'kid', value: null, expires_at: now() + 60 },
         { type: 'jti', value: 42, expires_at: now() + 60 },
         'garbage',
       ];
@@ -264,6 +341,7 @@ describe('deny list: entries (against a hand-written feed)', () => {
     expect(m.isDenied({ jti: 'old' })).toBe(false);
     expect(m.isDenied({ jti: 'live' })).toBe(true);
     expect(m.isDenied({ sub: 'no-issued-before', iat: 1 })).toBe(false);
+    expect(m.isDenied({ client_id: 'no-issued-before', iat: 1 })).toBe(false);
   });
 
   it('keeps an entry for clockTolerance past its expiry (a token is accepted that long past exp)', async () => {

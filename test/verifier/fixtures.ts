@@ -120,3 +120,49 @@ export async function codeOf(p: Promise<unknown>): Promise<string> {
     return (e as { code?: string }).code ?? `not a VerificationError: ${String(e)}`;
   }
 }
+
+export interface JwksServer {
+  /** The JWK Set's URL. */
+  url: string;
+  /** What the next response serves: the keys, and the Cache-Control header (Tollgate's form by default). */
+  serve: { keys: object[]; cacheControl: string | undefined; etag?: string | undefined; age?: string | undefined };
+  /** Requests seen: each with its If-None-Match. */
+  requests: { ifNoneMatch: string | undefined }[];
+  close(): Promise<void>;
+}
+
+/** A JWK Set on a loopback port, changeable between requests (a rotation, a removal, a header). */
+export async function startJwksServer(keys: object[] = [], cacheControl = 'public, max-age=300'): Promise<JwksServer> {
+  const serve: JwksServer['serve'] = { keys, cacheControl };
+  const requests: JwksServer['requests'] = [];
+  const server = http.createServer((req, res) => {
+    const ifNoneMatch = req.headers['if-none-match'];
+    requests.push({ ifNoneMatch });
+    const headers: Record<string, string> = { 'content-type': 'application/jwk-set+json' };
+    if (serve.cacheControl !== undefined) headers['cache-control'] = serve.cacheControl;
+    if (serve.etag !== undefined) headers.etag = serve.etag;
+    if (serve.age !== undefined) headers.age = serve.age;
+    if (serve.etag !== undefined && ifNoneMatch === serve.etag) {
+      res.writeHead(304, headers).end();
+      return;
+    }
+    res.writeHead(200, headers).end(JSON.stringify({ keys: serve.keys }));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/.well-known/jwks.json`,
+    serve,
+    requests,
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** An ES256 signing key with its public JWK (kid set), for hand-made issuers. */
+export async function makeSigningKey(kid: string): Promise<{ kid: string; privateKey: webcrypto.CryptoKey; jwk: Record<string, unknown> }> {
+  const pair = await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
+  const jwk = await webcrypto.subtle.exportKey('jwk', pair.publicKey);
+  return { kid, privateKey: pair.privateKey, jwk: { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y, kid, alg: 'ES256', use: 'sig' } };
+}

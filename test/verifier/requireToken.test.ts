@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PASSWORD } from '../helpers.js';
 import { type AccessTokenClaims, type TokenState, VerificationError, type Verifier, createVerifier, requireToken } from '../../src/verifier/index.js';
 import type { VerificationErrorCode } from '../../src/verifier/index.js';
-import { login, startTollgate } from './fixtures.js';
+import { claims, login, signAsTollgate, startTollgate } from './fixtures.js';
 
 const GOOD: AccessTokenClaims = { iss: 'https://auth.example', sub: 'user-1', aud: 'todo-api', exp: 2e9, iat: 1e9, jti: 'j', client_id: 'web', scope: 'todos:read profile', roles: ['RETRIEVE_TODOS'] };
 
@@ -22,7 +22,8 @@ function stub(outcome: AccessTokenClaims | VerificationErrorCode | Error, audien
     close: () => {},
     async verify(token) {
       seen.push(token);
-      if (typeof outcome === 'string') throw new VerificationError(outcome, `failed: ${outcome}`);
+      // a message with CR LF, as a verifier that reflected the token's alg would make: never sent
+      if (typeof outcome === 'string') throw new VerificationError(outcome, `failed: ${outcome}\r\nX-Injected: 1`);
       if (outcome instanceof Error) throw outcome;
       return outcome;
     },
@@ -53,10 +54,11 @@ describe('requireToken', () => {
     expect((await app(stub(GOOD)).get('/todos').set('Authorization', 'bearer abc')).status).toBe(200);
   });
 
-  it('answers a request without credentials 401 with a bare challenge, no error code (RFC 6750 §3.1)', async () => {
+  it('answers a request without credentials 401 with a bare challenge and no error information in the body either (RFC 6750 §3.1)', async () => {
     const res = await app(stub(GOOD)).get('/todos');
     expect(res.status).toBe(401);
     expect(res.headers['www-authenticate']).toBe('Bearer realm="todo-api"');
+    expect(res.text).not.toMatch(/error/);
   });
 
   it('treats another scheme (Basic) as no bearer token', async () => {
@@ -73,12 +75,17 @@ describe('requireToken', () => {
     expect(v.seen).toEqual([]);
   });
 
-  it.each(['ERR_TOKEN_EXPIRED', 'ERR_TOKEN_REVOKED', 'ERR_TOKEN_SIGNATURE', 'ERR_TOKEN_AUDIENCE'] as const)('answers %s 401 invalid_token with a description', async (code) => {
+  it.each([
+    ['ERR_TOKEN_EXPIRED', 'the access token has expired'],
+    ['ERR_TOKEN_REVOKED', 'the token has been revoked'],
+    ['ERR_TOKEN_SIGNATURE', 'the access token signature does not verify'],
+    ['ERR_TOKEN_AUDIENCE', 'the access token is not for this API'],
+  ] as const)('answers %s 401 invalid_token with the fixed description of the code, never the error message', async (code, description) => {
     const res = await app(stub(code)).get('/todos').set('Authorization', 'Bearer abc');
     expect(res.status).toBe(401);
-    expect(res.headers['www-authenticate']).toBe(`Bearer realm="todo-api", error="invalid_token", error_description="failed: ${code}"`);
+    expect(res.headers['www-authenticate']).toBe(`Bearer realm="todo-api", error="invalid_token", error_description="${description}"`);
     expect(res.headers['cache-control']).toBe('no-store');
-    expect(res.body).toEqual({ error: 'invalid_token', error_description: `failed: ${code}` });
+    expect(res.body).toEqual({ error: 'invalid_token', error_description: description });
   });
 
   it('answers a missing role 403 insufficient_scope', async () => {
@@ -129,6 +136,12 @@ describe('requireToken', () => {
     expect((await app(stub(GOOD, ['a-api', 'b-api'])).get('/todos')).headers['www-authenticate']).toBe('Bearer realm="a-api"');
     expect((await app(stub(GOOD), { realm: 'to "do"' }).get('/todos')).headers['www-authenticate']).toBe('Bearer realm="to \\"do\\""');
   });
+
+  it('sends configured texts that a header cannot carry as "?" instead of failing with a 500', async () => {
+    const res = await app(stub({ ...GOOD, roles: [] }), { realm: 'tâches\r\n', roles: ['RÔLE"\\'] }).get('/todos').set('Authorization', 'Bearer abc');
+    expect(res.status).toBe(403);
+    expect(res.headers['www-authenticate']).toBe('Bearer realm="t?ches??", error="insufficient_scope", error_description="requires the role R?LE??"');
+  });
 });
 
 describe('requireToken with a real verifier and Tollgate', () => {
@@ -152,5 +165,18 @@ describe('requireToken with a real verifier and Tollgate', () => {
     const res = await api.get('/todos').set('Authorization', `Bearer ${access_token.slice(0, -4)}AAAA`);
     expect(res.status).toBe(401);
     expect(res.headers['www-authenticate']).toMatch(/error="invalid_token"/);
+  });
+
+  it.each([
+    ['CR LF', 'ES256\r\nX-Injected: 1'],
+    ['NUL', 'ES256\u0000'],
+    ['non-ASCII', 'ES256€'],
+    ['non-ASCII, long', 'é'.repeat(500)],
+  ])('answers a token whose alg holds %s 401 with a fixed description, not 500 (nothing from the token in a header)', async (_what, alg) => {
+    const token = await signAsTollgate(tg, { alg }, claims(tg));
+    const res = await app(verifier, { roles: ['RETRIEVE_TODOS'] }).get('/todos').set('Authorization', `Bearer ${token}`);
+    expect(res.status).toBe(401);
+    expect(res.headers['www-authenticate']).toBe('Bearer realm="todo-api", error="invalid_token", error_description="the access token algorithm is not accepted"');
+    expect(res.headers['x-injected']).toBeUndefined();
   });
 });
