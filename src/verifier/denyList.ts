@@ -215,6 +215,14 @@ export class DenyListMirror {
         this.lastSyncMs = startedAt;
         return;
       }
+      if (res.status === 400 && this.cursor !== undefined) {
+        // the feed no longer knows our cursor (its store was restored or copied): a cursor past
+        // its head would skip revocations, so load the whole feed again (entries apply idempotently)
+        await res.body?.cancel();
+        this.cursor = undefined;
+        this.emptyPage = undefined;
+        continue;
+      }
       if (res.status !== 200) {
         await res.body?.cancel();
         throw new FeedError(`the deny-list feed answered ${res.status}`);
@@ -292,6 +300,8 @@ export class DenyListMirror {
       const res = await fetch(url, { headers, redirect: 'error', signal });
       this.cancel(connecting);
       if (res.status !== 200 || !res.body || !(res.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
+        // a cursor past the feed's head (400): the next cycle reloads the feed from the start
+        if (res.status === 400) this.cursor = undefined;
         await res.body?.cancel();
         throw new FeedError(`the deny-list stream answered ${res.status}`);
       }
