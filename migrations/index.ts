@@ -2,6 +2,7 @@
 import type { Kysely } from 'kysely';
 import * as m001 from './001_initial.js';
 import * as m002 from './002_drop_parent_index.js';
+import * as m003 from './003_known_addresses.js';
 
 export type Dialect = 'sqlite' | 'postgres';
 
@@ -13,4 +14,5 @@ export interface MigrationModule {
 export const migrations: Record<string, MigrationModule> = {
   '001_initial': m001,
   '002_drop_parent_index': m002,
+  '003_known_addresses': m003,
 };

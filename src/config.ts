@@ -107,6 +107,7 @@ const schema = z.strictObject({
     windowSeconds: positiveInt,
     maxFailuresPerUsername: positiveInt,
     maxFailuresPerIp: positiveInt,
+    maxFailuresPerUsernameAndIp: positiveInt,
   }),
   denyList: z.strictObject({
     syncIntervalMs: positiveInt,

@@ -33,6 +33,7 @@ export const COPY_ORDER: readonly TableCopy[] = [
   { table: 'deny_list', serial: 'id' },
   { table: 'audit_events', serial: 'id' },
   { table: 'login_failures', serial: 'id' },
+  { table: 'known_addresses' },
 ];
 
 const PAGE = 500;

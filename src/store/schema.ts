@@ -95,8 +95,14 @@ export interface AuditEventsTable {
 
 export interface LoginFailuresTable {
   id: Generated<number>;
-  key: string; // "user:<username>" or "ip:<address>"
+  key: string; // "user:<hmac>", "ip:<address>" or "user_ip:<hmac>@<address>" (src/users/throttle.ts)
   at: number;
+}
+
+export interface KnownAddressesTable {
+  user_id: string;
+  address: string; // an IPv4 address or an IPv6 /64 prefix ("2001:db8:0:1::/64")
+  last_success_at: number;
 }
 
 export interface Database {
@@ -110,6 +116,7 @@ export interface Database {
   deny_list: DenyListTable;
   audit_events: AuditEventsTable;
   login_failures: LoginFailuresTable;
+  known_addresses: KnownAddressesTable;
 }
 
 export type User = Selectable<UsersTable>;

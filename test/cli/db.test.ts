@@ -70,7 +70,7 @@ describePostgres('tollgate db copy (SQLite → PostgreSQL)', () => {
     const progress: string[] = [];
     const counts = await copyStore(from, to, { now: clock.now(), onTable: (table, n) => progress.push(`${table}:${n}`) });
     expect(progress.map((p) => p.split(':')[0])).toEqual(COPY_ORDER.map((c) => c.table));
-    expect(counts).toMatchObject({ users: 2, roles: 2, user_roles: 2, clients: 2, refresh_token_families: 2, refresh_tokens: 3, signing_keys: 2, deny_list: 1, login_failures: 2 });
+    expect(counts).toMatchObject({ users: 2, roles: 2, user_roles: 2, clients: 2, refresh_token_families: 2, refresh_tokens: 3, signing_keys: 2, deny_list: 1, login_failures: 3, known_addresses: 2 });
     expect(counts.audit_events).toBe((await new AuditRepository(from.db).query({})).length);
 
     const after = await appOn(target, kek, clock);
@@ -152,7 +152,7 @@ describe('tollgate migrate', () => {
     const env = { PATH: process.env.PATH, HOME: process.env.HOME, TOLLGATE_KEY_ENCRYPTION_KEY: crypto.randomBytes(32).toString('base64url') };
     const first = await runCli(['migrate', '--database', target.url, '--json'], env);
     expect(first.stderr).toBe('');
-    expect(JSON.parse(first.stdout)).toMatchObject({ applied: ['001_initial', '002_drop_parent_index'] });
+    expect(JSON.parse(first.stdout)).toMatchObject({ applied: ['001_initial', '002_drop_parent_index', '003_known_addresses'] });
     const again = await runCli(['migrate', '--database', target.url], env);
     expect(again.stdout).toMatch(/^migrations are up to date on /);
   });
