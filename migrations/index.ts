@@ -2,6 +2,7 @@
 import type { Kysely } from 'kysely';
 import * as m001 from './001_initial.js';
 import * as m002 from './002_drop_parent_index.js';
+import * as m003 from './003_known_addresses.js';
 import * as m004 from './004_access_horizon.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -14,5 +15,6 @@ export interface MigrationModule {
 export const migrations: Record<string, MigrationModule> = {
   '001_initial': m001,
   '002_drop_parent_index': m002,
+  '003_known_addresses': m003,
   '004_access_horizon': m004,
 };

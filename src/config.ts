@@ -108,6 +108,7 @@ const schema = z.strictObject({
     windowSeconds: positiveInt,
     maxFailuresPerUsername: positiveInt,
     maxFailuresPerIp: positiveInt,
+    maxFailuresPerUsernameAndIp: positiveInt,
   }),
   denyList: z.strictObject({
     syncIntervalMs: positiveInt,

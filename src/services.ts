@@ -1,5 +1,6 @@
 // Builds the domain services over one store: used by the HTTP app, the CLI and tests alike.
 import { Audit } from './audit/audit.js';
+import { UsernamePseudonyms } from './audit/pseudonym.js';
 import { ClientService } from './clients/clients.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
@@ -31,7 +32,9 @@ export function createServices(options: ServiceOptions): Services {
   const { config, store, clock, logger } = options;
   const db = store.db;
   const kek = options.kek ?? loadKeyEncryptionKey(config.keys.encryptionKey, config.keys.encryptionKeyFile);
-  const audit = new Audit({ db, clock, logger });
+  // names typed at sign-in are stored as HMACs under this key (the audit trail, the throttle's counters)
+  const pseudonyms = new UsernamePseudonyms(deriveKey(kek, 'username pseudonym'));
+  const audit = new Audit({ db, clock, logger, pseudonyms });
   const keyring = new Keyring({ db, kek, clock });
   const denyList = new DenyList({ db, clock, logger });
   const hasher = new PasswordHasher(config.passwords);
@@ -49,7 +52,7 @@ export function createServices(options: ServiceOptions): Services {
     spends: new SpendLedger(),
     denyList,
     hasher,
-    throttle: new LoginThrottle({ db, clock, policy: config.throttle }),
+    throttle: new LoginThrottle({ db, clock, policy: config.throttle, pseudonyms }),
     users: new UserService({ db, clock, hasher, denyList, audit, horizon }),
     clients: new ClientService({ db, clock, audit, denyList, horizon, defaultTtlSeconds: config.accessTokens.ttlSeconds }),
     events: options.events ?? noEvents,

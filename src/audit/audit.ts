@@ -4,6 +4,7 @@ import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import { AuditRepository, type NewAuditEvent } from '../store/audit.js';
 import type { Database } from '../store/schema.js';
+import type { UsernamePseudonyms } from './pseudonym.js';
 
 export type AuditType =
   | 'sign_in.success'
@@ -35,7 +36,15 @@ export interface AuditEvent extends NewAuditEvent {
 }
 
 export class Audit {
-  constructor(private readonly deps: { db: Kysely<Database>; clock: Clock; logger?: Logger }) {}
+  constructor(private readonly deps: { db: Kysely<Database>; clock: Clock; logger?: Logger; pseudonyms: UsernamePseudonyms }) {}
+
+  /**
+   * How the trail names a username that matches no account: a keyed hash, never the text typed
+   * (it may be a password). Equal names give equal values; `tollgate audit --user NAME` finds them.
+   */
+  pseudonym(username: string): string {
+    return this.deps.pseudonyms.of(username);
+  }
 
   /** Records an event; a failure to record is logged, never turned into a failed request. */
   async record(event: AuditEvent, db: Kysely<Database> = this.deps.db): Promise<void> {

@@ -26,8 +26,8 @@ export function parseSince(text: string): number {
 }
 
 /**
- * Some events know the user by name only (a throttled sign-in), others by id only (refresh reuse,
- * revocation): `--user` takes either and finds both kinds.
+ * Some events know the user by name only, others by id only (refresh reuse, revocation), and a name
+ * that matched no account only by its keyed hash: `--user` takes a name or an id and finds all.
  */
 async function findEvents(services: Services, user: string | undefined, query: AuditQuery): Promise<AuditEventRow[]> {
   const repo = new AuditRepository(services.db);
@@ -35,7 +35,8 @@ async function findEvents(services: Services, user: string | undefined, query: A
   const users = new UserRepository(services.db);
   const known = (await users.byUsername(user)) ?? (await users.byId(user));
   const merged = new Map<number, AuditEventRow>();
-  for (const key of new Set([user, known?.id, known?.username])) if (key) for (const r of await repo.query({ ...query, user: key })) merged.set(r.id, r);
+  // a name that matched no account at the time was recorded as its keyed hash (Audit.pseudonym)
+  for (const key of new Set([user, known?.id, known?.username, services.audit.pseudonym(user)])) if (key) for (const r of await repo.query({ ...query, user: key })) merged.set(r.id, r);
   return [...merged.values()].sort((a, b) => a.id - b.id).slice(0, query.limit ?? MAX_EVENTS);
 }
 

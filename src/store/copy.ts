@@ -4,6 +4,7 @@
 // Private signing keys stay encrypted under the same key-encryption key.
 import { type InsertObject, type Kysely, type RawBuilder, sql } from 'kysely';
 import type { Store } from './database.js';
+import { DenyListRepository } from './denyList.js';
 import type { Database } from './schema.js';
 
 type Table = keyof Database;
@@ -33,6 +34,8 @@ export const COPY_ORDER: readonly TableCopy[] = [
   { table: 'deny_list', serial: 'id' },
   { table: 'audit_events', serial: 'id' },
   { table: 'login_failures', serial: 'id' },
+  { table: 'known_addresses' },
+  { table: 'horizons' },
 ];
 
 const PAGE = 500;
@@ -59,7 +62,10 @@ export async function copyStore(source: Store, target: Store, options: CopyOptio
       await refuseNonEmpty(to);
       for (const spec of COPY_ORDER) {
         counts[spec.table] = await copyTable(from, to, spec, options.now);
-        if (spec.serial) await sql`select setval(pg_get_serial_sequence(${spec.table}, ${spec.serial}), coalesce((select max(${sql.ref(spec.serial)}) from ${sql.table(spec.table)}), 0) + 1, false)`.execute(to);
+        // the feed's cursor goes on from the last id SQLite ever assigned, pruned rows included:
+        // verifiers hold cursors up to it, and a lower id would be skipped by them
+        const floor = spec.table === 'deny_list' ? await new DenyListRepository(from).lastAssignedId() : 0;
+        if (spec.serial) await sql`select setval(pg_get_serial_sequence(${spec.table}, ${spec.serial}), greatest(coalesce((select max(${sql.ref(spec.serial)}) from ${sql.table(spec.table)}), 0), ${floor}) + 1, false)`.execute(to);
         options.onTable?.(spec.table, counts[spec.table]);
       }
     });

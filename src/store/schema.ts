@@ -95,13 +95,19 @@ export interface AuditEventsTable {
 
 export interface LoginFailuresTable {
   id: Generated<number>;
-  key: string; // "user:<username>" or "ip:<address>"
+  key: string; // "user:<hmac>", "ip:<address>" or "user_ip:<hmac>@<address>" (src/users/throttle.ts)
   at: number;
 }
 
 export interface HorizonsTable {
   name: 'access' | 'default_ttl';
   value: number;
+}
+
+export interface KnownAddressesTable {
+  user_id: string;
+  address: string; // an IPv4 address or an IPv6 /64 prefix ("2001:db8:0:1::/64")
+  last_success_at: number;
 }
 
 export interface Database {
@@ -116,6 +122,7 @@ export interface Database {
   audit_events: AuditEventsTable;
   login_failures: LoginFailuresTable;
   horizons: HorizonsTable;
+  known_addresses: KnownAddressesTable;
 }
 
 export type User = Selectable<UsersTable>;

@@ -62,7 +62,7 @@ describe('audit trail', () => {
       store,
       kek,
       clock,
-      config: { server: { trustProxy: true }, throttle: { windowSeconds: 60, maxFailuresPerUsername: 2, maxFailuresPerIp: 100 }, keys: { rotateEvery: '1d' } },
+      config: { server: { trustProxy: true }, throttle: { windowSeconds: 60, maxFailuresPerUsername: 2, maxFailuresPerIp: 100, maxFailuresPerUsernameAndIp: 2 }, keys: { rotateEvery: '1d' } },
     });
     closeStore = () => store.close();
     const from = (req: ReturnType<typeof passwordGrant>) => req.set('X-Forwarded-For', IP);
@@ -162,9 +162,11 @@ describe('audit trail', () => {
       }
     });
 
-    it('sign_in.throttled', async () => {
+    it('sign_in.throttled, with the limit that refused it', async () => {
       const [r] = await only('sign_in.throttled');
-      expect(r).toMatchObject({ username: 'alice', client_id: 'web', ip: IP, at: at['sign_in.throttled'] });
+      expect(r).toMatchObject({ username: 'alice', user_id: aliceId, client_id: 'web', ip: IP, at: at['sign_in.throttled'] });
+      // alice signed in from IP before: past the username's limit it may still try, within its own
+      expect(detail(r)).toEqual({ limit: 'per_username_and_ip' });
     });
 
     it('refresh.retry, with the family', async () => {

@@ -71,7 +71,7 @@ describePostgres('tollgate db copy (SQLite → PostgreSQL)', () => {
     const progress: string[] = [];
     const counts = await copyStore(from, to, { now: clock.now(), onTable: (table, n) => progress.push(`${table}:${n}`) });
     expect(progress.map((p) => p.split(':')[0])).toEqual(COPY_ORDER.map((c) => c.table));
-    expect(counts).toMatchObject({ users: 2, roles: 2, user_roles: 2, clients: 2, refresh_token_families: 2, refresh_tokens: 3, signing_keys: 2, deny_list: 1, login_failures: 2 });
+    expect(counts).toMatchObject({ users: 2, roles: 2, user_roles: 2, clients: 2, refresh_token_families: 2, refresh_tokens: 3, signing_keys: 2, deny_list: 1, login_failures: 3, known_addresses: 2 });
     expect(counts.audit_events).toBe((await new AuditRepository(from.db).query({})).length);
 
     const after = await appOn(target, kek, clock);

@@ -1,5 +1,6 @@
-// RFC 6749 §4.3, the resource owner password credentials grant. Throttled per username and IP
-// before argon2 runs; an unknown user and a wrong password get the same answer after the same work.
+// RFC 6749 §4.3, the resource owner password credentials grant. Throttled per (username, address),
+// username and address before argon2 runs (src/users/throttle.ts); an unknown user and a wrong
+// password get the same answer after the same work.
 import crypto from 'node:crypto';
 import { RefreshTokenRepository } from '../../store/refreshTokens.js';
 import { UserRepository } from '../../store/users.js';
@@ -23,15 +24,19 @@ export const passwordGrant: GrantHandler = {
     const scope = grantScope(params.get('scope'), client.scope);
     const { throttle, hasher, audit, clock, config } = services;
 
+    const users = new UserRepository(services.db);
+    const user = await users.byUsername(username);
+    // a name that matches no account may be anything typed into the field, a password included:
+    // the audit trail gets a keyed hash of it, never the text
+    const who = user ? username : audit.pseudonym(username);
+
     // counted as a failure until proven otherwise, so parallel guesses cannot all slip past the limit
     const attempt = await throttle.begin(username, ip);
     if (attempt.retryAfter > 0) {
-      await audit.record({ type: 'sign_in.throttled', username, client_id: client.client_id, ip });
+      await audit.record({ type: 'sign_in.throttled', username: who, user_id: user?.id, client_id: client.client_id, ip, detail: { limit: attempt.limit } });
       throw new TooManyAttempts('too many failed sign-in attempts; try again later', attempt.retryAfter);
     }
 
-    const users = new UserRepository(services.db);
-    const user = await users.byUsername(username);
     let ok: boolean;
     try {
       ok = user ? await hasher.verify(user.password_hash, password) : await hasher.verifyDummy(password);
@@ -41,10 +46,10 @@ export const passwordGrant: GrantHandler = {
       throw new TemporarilyUnavailable('the server is busy; try again shortly', 1);
     }
     if (!user || !ok || user.enabled !== 1) {
-      await audit.record({ type: 'sign_in.failure', username, user_id: user?.id, client_id: client.client_id, ip, detail: { reason: !user ? 'unknown user' : !ok ? 'wrong password' : 'disabled' } });
+      await audit.record({ type: 'sign_in.failure', username: who, user_id: user?.id, client_id: client.client_id, ip, detail: { reason: !user ? 'unknown user' : !ok ? 'wrong password' : 'disabled' } });
       throw new InvalidGrant(WRONG);
     }
-    await attempt.succeeded();
+    await attempt.succeeded(user.id);
 
     const roles = await users.roles(user.id);
     const now = clock.now();
