@@ -14,7 +14,7 @@ const env = process.env;
 const host = env.TODO_API_HOST || '127.0.0.1';
 const portText = env.TODO_API_PORT || '4000';
 if (!/^\d{1,5}$/.test(portText) || Number(portText) > 65535) fail(`TODO_API_PORT must be a port number, not ${JSON.stringify(portText)}`);
-const issuer = (env.TOLLGATE_ISSUER || 'http://localhost:3000').replace(/\/+$/, '');
+const issuer = (env.TOLLGATE_ISSUER || 'http://127.0.0.1:3000').replace(/\/+$/, '');
 const audience = env.TODO_API_AUDIENCE || 'todo-api';
 const dbPath = env.TODO_API_DATABASE || 'examples/todo-api/data/todos.db';
 const clientId = env.TODO_API_CLIENT_ID || 'todo-api';
