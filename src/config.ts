@@ -1,6 +1,7 @@
 // Configuration: config/default.json < config/local.json < --config FILE (or TOLLGATE_CONFIG)
 // < environment variables. Validated once here; everything below receives a typed Config.
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
@@ -42,20 +43,23 @@ const nonNegativeInt = z.number().int().nonnegative();
 export const ALGORITHMS = ['ES256', 'EdDSA', 'RS256', 'PS256'] as const;
 export type SigningAlgorithm = (typeof ALGORITHMS)[number];
 
+const issuerSchema = z
+  .string()
+  // abort: the refinements below parse the URL, and zod runs them even after a failure
+  .refine((s) => URL.canParse(s), { message: 'expected an absolute URL', abort: true })
+  .refine((s) => {
+    const url = new URL(s);
+    return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopback(url.hostname));
+  }, 'expected an https:// URL (http:// only for a loopback host)')
+  .refine((s) => {
+    const url = new URL(s);
+    return !url.search && !url.hash;
+  }, 'expected no query or fragment')
+  .transform((s) => s.replace(/\/+$/, ''));
+
 const schema = z.strictObject({
-  issuer: z
-    .string()
-    // abort: the refinements below parse the URL, and zod runs them even after a failure
-    .refine((s) => URL.canParse(s), { message: 'expected an absolute URL', abort: true })
-    .refine((s) => {
-      const url = new URL(s);
-      return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopback(url.hostname));
-    }, 'expected an https:// URL (http:// only for a loopback host)')
-    .refine((s) => {
-      const url = new URL(s);
-      return !url.search && !url.hash;
-    }, 'expected no query or fragment')
-    .transform((s) => s.replace(/\/+$/, '')),
+  // absent: built from the listen address (defaultIssuer)
+  issuer: issuerSchema.optional(),
   server: z.strictObject({
     host: z.string().min(1),
     port: z.number().int().min(0).max(65535),
@@ -122,7 +126,7 @@ const schema = z.strictObject({
   }),
 });
 
-export type Config = z.infer<typeof schema>;
+export type Config = Omit<z.infer<typeof schema>, 'issuer'> & { issuer: string };
 type Json = Record<string, unknown>;
 
 /** An invalid configuration: one line naming the key. The programs exit with status 2. */
@@ -239,7 +243,7 @@ export function loadConfig(options: LoadOptions = {}): Config {
 export function validateConfig(raw: unknown, sources: Map<string, string> = new Map()): Config {
   const result = schema.safeParse(raw);
   if (result.success) {
-    const config = result.data;
+    const config = { ...result.data, issuer: result.data.issuer ?? defaultIssuer(result.data.server, sources) };
     // node:http refuses this pair as createServer() options; assigned afterwards (applyServerLimits), nothing checks it
     if (config.server.headersTimeoutMs > config.server.requestTimeoutMs) {
       throw new ConfigError('config: server.headersTimeoutMs must not exceed server.requestTimeoutMs');
@@ -269,6 +273,23 @@ export function validateConfig(raw: unknown, sources: Map<string, string> = new 
   const got = issue ? valueAt(raw, issue.path) : undefined;
   const shown = got === undefined || isObject(got) || key === 'keys.encryptionKey' ? '' : `, got ${JSON.stringify(got)}`;
   return fail(`config: invalid ${where}: ${message}${shown}`);
+}
+
+/**
+ * Without a configured issuer, the address the server listens on, so that discovery from that
+ * address works: RFC 8414 §3.3 clients (oauth4webapi, openid-client) refuse metadata whose
+ * `issuer` is not the URL they fetched it from. All interfaces (0.0.0.0, ::) give the loopback
+ * address of the same family; a host other clients reach needs TOLLGATE_ISSUER (https://).
+ */
+function defaultIssuer(server: { host: string; port: number }, sources: Map<string, string>): string {
+  const host = server.host === '0.0.0.0' ? '127.0.0.1' : server.host === '::' || server.host === '[::]' ? '::1' : server.host;
+  const literal = net.isIPv6(host) ? `[${host}]` : host;
+  const candidate = URL.canParse(`http://${literal}:${server.port}`) ? new URL(`http://${literal}:${server.port}`).origin : undefined;
+  const issuer = candidate === undefined ? undefined : issuerSchema.safeParse(candidate);
+  if (issuer?.success) return issuer.data;
+  const from = sources.get('server.host');
+  const where = from ? `server.host ${server.host} (from ${from})` : `server.host ${server.host}`;
+  return fail(`config: invalid issuer: none is set, and ${where} is not a loopback address that http:// may name: set TOLLGATE_ISSUER (or issuer in a config file) to the https:// URL clients use`);
 }
 
 function fail(message: string): never {

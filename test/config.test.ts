@@ -42,7 +42,7 @@ describe('loadConfig', () => {
     it('starts from config/default.json', () => {
       const config = load();
       expect(config.server).toMatchObject({ host: '127.0.0.1', port: 3000 });
-      expect(config.issuer).toBe('http://localhost:3000');
+      expect(config.issuer).toBe('http://127.0.0.1:3000');
       expect(config.accessTokens.ttlSeconds).toBe(300);
       expect(config.passwords).toMatchObject({ memoryCostKiB: 19456, timeCost: 2, parallelism: 1 });
       // relative paths in config files resolve against the project root
@@ -113,6 +113,48 @@ describe('loadConfig', () => {
 
     it('strips a trailing slash from the issuer', () => {
       expect(load({ env: { TOLLGATE_ISSUER: 'https://auth.example.com/' } }).issuer).toBe('https://auth.example.com');
+    });
+  });
+
+  describe('the default issuer is the listen address (discovery compares the metadata issuer with the URL fetched)', () => {
+    it('is http://127.0.0.1:3000 with nothing set, the address npm start listens on', () => {
+      expect(defaults).not.toHaveProperty('issuer');
+      expect(load().issuer).toBe('http://127.0.0.1:3000');
+    });
+
+    it.each([
+      [{ TOLLGATE_PORT: '4000' }, 'http://127.0.0.1:4000'],
+      [{ TOLLGATE_HOST: 'localhost' }, 'http://localhost:3000'],
+      [{ TOLLGATE_HOST: '127.0.0.2', TOLLGATE_PORT: '8080' }, 'http://127.0.0.2:8080'],
+      [{ TOLLGATE_HOST: '::1' }, 'http://[::1]:3000'],
+      [{ TOLLGATE_HOST: '0.0.0.0' }, 'http://127.0.0.1:3000'],
+      [{ TOLLGATE_HOST: '::' }, 'http://[::1]:3000'],
+      [{ TOLLGATE_PORT: '80' }, 'http://127.0.0.1'],
+    ])('is built from %o as %s', (env, issuer) => {
+      expect(load({ env }).issuer).toBe(issuer);
+    });
+
+    it('follows server.host and server.port from a config file', () => {
+      write('local.json', { server: { host: '::1', port: 4100 } });
+      expect(load().issuer).toBe('http://[::1]:4100');
+    });
+
+    it('gives way to issuer in a config file and to TOLLGATE_ISSUER', () => {
+      write('local.json', { issuer: 'https://file.example.com' });
+      expect(load().issuer).toBe('https://file.example.com');
+      expect(load({ env: { TOLLGATE_ISSUER: 'https://auth.example.com' } }).issuer).toBe('https://auth.example.com');
+    });
+
+    it('stops with one line naming issuer, the host and TOLLGATE_ISSUER when the host is not loopback', () => {
+      const err = configError(() => load({ env: { TOLLGATE_HOST: '10.0.0.5' } }));
+      expect(err.message).toMatch(/^config: invalid issuer/);
+      expect(err.message).toContain('10.0.0.5');
+      expect(err.message).toContain('TOLLGATE_HOST');
+      expect(err.message).toContain('TOLLGATE_ISSUER');
+    });
+
+    it('is not needed when TOLLGATE_ISSUER names the public https:// URL of a server on any host', () => {
+      expect(load({ env: { TOLLGATE_HOST: '10.0.0.5', TOLLGATE_ISSUER: 'https://auth.example.com' } }).issuer).toBe('https://auth.example.com');
     });
   });
 

@@ -9,6 +9,7 @@ import { isScopeToken } from '../oauth/scope.js';
 import { ClientRepository } from '../store/clients.js';
 import { RefreshTokenRepository } from '../store/refreshTokens.js';
 import type { Client, Database } from '../store/schema.js';
+import { UserRepository } from '../store/users.js';
 import type { AccessHorizon } from '../tokens/accessHorizon.js';
 import { CLIENT_SECRET_PREFIX, digestsEqual, isWellFormedSecret, mintSecret, sha256Hex } from '../tokens/secrets.js';
 
@@ -38,8 +39,25 @@ export interface ClientSpec {
   accessTokenTtl?: number | null | undefined;
 }
 
-const CLIENT_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+// RFC 6749 Appendix A.1: client_id = *VSCHAR, VSCHAR = %x20-7E. Printable ASCII only, so an id
+// can never carry CR/LF into a header or a log line, nor an escape sequence to a terminal.
+const CLIENT_ID = /^[\x20-\x7E]{1,128}$/;
 const AUDIENCE = /^[\x21-\x7E]{1,256}$/;
+
+export function isClientId(value: string): boolean {
+  return CLIENT_ID.test(value);
+}
+
+/**
+ * True for an id a resource server could take for a user's `sub` (a UUID): any version and case,
+ * with or without hyphens, braces or a urn:uuid: prefix (PostgreSQL's uuid type and most UUID
+ * parsers accept all of them). A client_credentials token's `sub` is its client id, so a client
+ * named like a user would get tokens that speak for that user.
+ */
+export function hasUuidForm(clientId: string): boolean {
+  const bare = clientId.replace(/^urn:uuid:/i, '').replace(/^\{(.*)\}$/, '$1').replaceAll('-', '');
+  return /^[0-9a-f]{32}$/i.test(bare);
+}
 
 export function clientView(c: Client): ClientView {
   return {
@@ -129,10 +147,13 @@ export class ClientService {
   }
 
   async add(clientId: string, spec: ClientSpec): Promise<{ client: ClientView; secret?: string }> {
-    if (!CLIENT_ID.test(clientId)) throw new ClientError('a client_id has 1 to 128 characters: letters, digits, . _ : -');
+    if (!CLIENT_ID.test(clientId)) throw new ClientError('a client_id has 1 to 128 printable ASCII characters (RFC 6749 VSCHAR)');
+    if (hasUuidForm(clientId)) throw new ClientError('a client_id may not have the form of a UUID: users\' ids (the sub of their tokens) have it');
     const isPublic = spec.public ?? false;
     validate(spec, isPublic);
+    if (spec.audience === undefined && !AUDIENCE.test(clientId)) throw new ClientError('this client_id has a space: give an --audience (an audience is 1 to 256 visible characters)');
     if (await this.repo.find(clientId)) throw new ClientError(`client ${clientId} already exists`);
+    if (await new UserRepository(this.deps.db).byId(clientId)) throw new ClientError(`${clientId} is a user's id: a client named so would get tokens with that user's sub`);
     const secret = isPublic ? undefined : mintSecret(CLIENT_SECRET_PREFIX);
     const now = this.deps.clock.now();
     const grants = spec.grants && spec.grants.length > 0 ? [...new Set(spec.grants)] : ['password', 'refresh_token'];

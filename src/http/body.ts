@@ -1,5 +1,6 @@
 // Strict application/x-www-form-urlencoded bodies (RFC 6749 §3.2, §4.3.2): anything else, a
-// duplicated parameter, too many parameters or an oversized body is refused before any work.
+// duplicated parameter, too many parameters, malformed percent-encoding, bytes that are not UTF-8
+// or an oversized body is refused before any work. Parameters sent without a value are omitted.
 import type { Context } from 'koa';
 import { InvalidRequest, PayloadTooLarge } from '../oauth/errors.js';
 
@@ -13,18 +14,52 @@ export async function readForm(ctx: Context, limits: BodyLimits): Promise<Map<st
   if (type !== 'application/x-www-form-urlencoded') throw new InvalidRequest('the body must be application/x-www-form-urlencoded');
   const declared = Number(ctx.get('content-length') || 0);
   if (declared > limits.bodyLimitBytes) throw new PayloadTooLarge(`the body is larger than ${limits.bodyLimitBytes} bytes`);
-  const text = await readLimited(ctx, limits.bodyLimitBytes);
+  return parseForm(await readLimited(ctx, limits.bodyLimitBytes), limits.maxParameters);
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * The WHATWG urlencoded parser, minus its leniency: URLSearchParams keeps a malformed escape
+ * (`%ZZ`, `%E0%A4%A`) as literal text and turns bytes that are not UTF-8 into U+FFFD, so a
+ * half-decoded value would reach the grant (a password that is not what was typed counts as a
+ * failed sign-in; a scope fails as invalid_scope). Here both are 400 invalid_request.
+ */
+export function parseForm(body: Buffer, maxParameters: number): Map<string, string> {
+  let text: string;
+  try {
+    text = UTF8.decode(body);
+  } catch {
+    throw new InvalidRequest('the body is not UTF-8');
+  }
   const params = new Map<string, string>();
-  let count = 0;
-  for (const [name, value] of new URLSearchParams(text)) {
-    if (++count > limits.maxParameters) throw new InvalidRequest('too many parameters');
-    if (params.has(name)) throw new InvalidRequest(`the ${name} parameter is repeated`);
-    params.set(name, value);
+  const seen = new Set<string>();
+  for (const pair of text.split('&')) {
+    if (pair === '') continue;
+    if (seen.size >= maxParameters) throw new InvalidRequest('too many parameters');
+    const eq = pair.indexOf('=');
+    const name = formDecode(eq === -1 ? pair : pair.slice(0, eq));
+    const value = formDecode(eq === -1 ? '' : pair.slice(eq + 1));
+    // RFC 6749 §3.2: at most once, even when one copy is empty (two readers could pick differently)
+    if (seen.has(name)) throw new InvalidRequest(`the ${name} parameter is repeated`);
+    seen.add(name);
+    // RFC 6749 §3.2: "Parameters sent without a value MUST be treated as if they were omitted"
+    // (`client_secret=` from a public client, `scope=`)
+    if (value !== '') params.set(name, value);
   }
   return params;
 }
 
-function readLimited(ctx: Context, limit: number): Promise<string> {
+function formDecode(s: string): string {
+  try {
+    // decodeURIComponent throws on a malformed escape and on escapes that are not UTF-8
+    return decodeURIComponent(s.replaceAll('+', ' '));
+  } catch {
+    throw new InvalidRequest('the body has malformed percent-encoding (or percent-encoded bytes that are not UTF-8)');
+  }
+}
+
+function readLimited(ctx: Context, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -46,7 +81,7 @@ function readLimited(ctx: Context, limit: number): Promise<string> {
     };
     const onEnd = () => {
       cleanup();
-      resolve(Buffer.concat(chunks).toString('utf8'));
+      resolve(Buffer.concat(chunks));
     };
     const onError = () => {
       cleanup();

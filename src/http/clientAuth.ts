@@ -1,7 +1,9 @@
 // Client authentication (RFC 6749 §2.3): client_secret_basic, client_secret_post, or a public
 // client's bare client_id. One method per request; a failure is 401 invalid_client, with a Basic
-// challenge when Basic was tried.
+// challenge when Basic was tried. An empty secret is no secret (§3.2): requests-oauthlib, Ruby
+// oauth2 and Go x/oauth2 send a public client as Basic `id:` or `client_secret=`.
 import type { Context } from 'koa';
+import { isClientId } from '../clients/clients.js';
 import { InvalidClient, InvalidRequest } from '../oauth/errors.js';
 import type { Services } from '../oauth/services.js';
 import type { Client } from '../store/schema.js';
@@ -40,14 +42,15 @@ export function presentedCredentials(ctx: Context, params: ReadonlyMap<string, s
     const colon = decoded.indexOf(':');
     const id = colon > 0 ? formDecode(decoded.slice(0, colon)) : undefined;
     const secret = colon > 0 ? formDecode(decoded.slice(colon + 1)) : undefined;
-    // no client id has a NUL, and PostgreSQL text cannot hold one (the lookup would fail: a 500)
-    if (!id || secret === undefined || id.includes('\0')) throw failure('the Basic credentials are malformed', true);
+    // only VSCHAR ids exist: anything else (a NUL, which PostgreSQL text cannot hold) is refused before any lookup
+    if (id === undefined || secret === undefined || !isClientId(id)) throw failure('the Basic credentials are malformed', true);
     if (bodySecret !== undefined) throw new InvalidRequest('use one client authentication method, not two');
     if (bodyId !== undefined && bodyId !== id) throw new InvalidRequest('client_id in the body does not match the Authorization header');
-    return { clientId: id, secret, method: 'client_secret_basic' };
+    return { clientId: id, secret: secret === '' ? undefined : secret, method: 'client_secret_basic' };
   }
-  if (bodyId === undefined || bodyId === '') return undefined;
-  if (bodyId.includes('\0')) throw failure('client authentication failed', false);
+  // the body parser already dropped empty values (RFC 6749 §3.2)
+  if (bodyId === undefined) return undefined;
+  if (!isClientId(bodyId)) throw failure('client authentication failed', false);
   if (bodySecret !== undefined) return { clientId: bodyId, secret: bodySecret, method: 'client_secret_post' };
   return { clientId: bodyId, secret: undefined, method: 'none' };
 }

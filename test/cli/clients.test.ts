@@ -83,7 +83,9 @@ describe('tollgate clients', () => {
       ['a --refresh-grace over 60', ['clients', 'add', 'x3', '--refresh-grace', '61'], /refresh-grace/],
       ['an unknown grant', ['clients', 'add', 'x4', '--grant', 'authorization_code'], /unknown grant/],
       ['client_credentials for a public client', ['clients', 'add', 'x5', '--public', '--grant', 'client_credentials'], /public/],
-      ['an invalid client_id', ['clients', 'add', 'bad id!'], /client_id/],
+      ['a client_id outside VSCHAR', ['clients', 'add', 'café'], /client_id/],
+      ['a client_id over 128 characters', ['clients', 'add', 'x'.repeat(129)], /client_id/],
+      ['a client_id in UUID form (the form of a user sub)', ['clients', 'add', '3F2504E0-4F89-41D3-9A0C-0305E82C3301', '--grant', 'client_credentials'], /UUID/],
       ['an invalid scope', ['clients', 'add', 'x6', '--scope', 'a "b"'], /scope/],
     ])('refuses %s with one line and exit 1', async (_what, args, message) => {
       const r = await cli.run(args);
@@ -93,7 +95,29 @@ describe('tollgate clients', () => {
 
     it('added none of the refused clients', async () => {
       const ids = (await cli.json<ClientJson[]>(['clients', 'list'])).map((c) => c.client_id);
-      for (const id of ['x1', 'x2', 'x3', 'x4', 'x5', 'x6', 'bad id!']) expect(ids).not.toContain(id);
+      for (const id of ['x1', 'x2', 'x3', 'x4', 'x5', 'x6', 'café', '3F2504E0-4F89-41D3-9A0C-0305E82C3301']) expect(ids).not.toContain(id);
+    });
+
+    it("refuses a client_id equal to a user's id: its client_credentials tokens would carry that user's sub", async () => {
+      await cli.json(['users', 'add', 'carol', '--password-stdin'], { stdin: 'a long enough password' });
+      const { id } = await cli.json<{ id: string }>(['users', 'show', 'carol']);
+      const r = await cli.run(['clients', 'add', id, '--grant', 'client_credentials']);
+      expect(failureLine(r)).toMatch(/UUID|user/);
+      expect(r.code).toBe(1);
+    });
+
+    it('adds any RFC 6749 VSCHAR client_id, such as urn:example:svc+1, and prints it unchanged', async () => {
+      const svc = await cli.json<{ client_id: string; client_secret: string }>(['clients', 'add', 'urn:example:svc+1', '--grant', 'client_credentials']);
+      expect(svc.client_id).toBe('urn:example:svc+1');
+      expect(await cli.json<ClientJson>(['clients', 'show', 'urn:example:svc+1'])).toMatchObject({ client_id: 'urn:example:svc+1', audience: 'urn:example:svc+1' });
+      expect(await authenticates('urn:example:svc+1', svc.client_secret)).toBe(true);
+      const spaced = await cli.run(['clients', 'add', 'my service', '--grant', 'client_credentials', '--audience', 'todo-api']);
+      expect(spaced.code).toBe(0);
+      expect((await cli.run(['clients', 'list'])).stdout).toContain('my service');
+    });
+
+    it('asks for --audience when the client_id has a space (an audience is visible characters only)', async () => {
+      expect(failureLine(await cli.run(['clients', 'add', 'no audience', '--grant', 'client_credentials']))).toMatch(/--audience/);
     });
   });
 

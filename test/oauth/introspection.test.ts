@@ -271,7 +271,6 @@ describe('POST /introspect (RFC 7662)', () => {
       const { access_token, refresh_token } = await signIn();
       const [h, p] = access_token.split('.');
       const garbage = [
-        '',
         ' ',
         'x'.repeat(12_000),
         'not a token',
@@ -297,6 +296,12 @@ describe('POST /introspect (RFC 7662)', () => {
         expect(res.status, JSON.stringify(token.slice(0, 40))).toBe(200);
         expect(res.body).toEqual({ active: false });
       }
+    });
+
+    it('takes token= as a missing token: 400 invalid_request (an empty parameter is omitted, RFC 6749 §3.2)', async () => {
+      const res = await post({ token: '' });
+      expect(res.status).toBe(400);
+      expect(res.body.error).toBe('invalid_request');
     });
 
     it('answers 413, not 500, for a body over the size limit', async () => {
