@@ -1,5 +1,6 @@
 // Structured JSON logs (pino). Never a token, secret or password: the paths below are redacted
-// wherever they appear, and request logs only carry method, path, status, duration and client_id.
+// wherever they appear, and request logs only carry method, path, status, duration, client_id and a
+// failure's error code and detail (written by throw sites, which never put a credential in one).
 import { pino, type DestinationStream, type Logger } from 'pino';
 
 export type { Logger };

@@ -2,7 +2,8 @@
 // duplicated parameter, too many parameters, malformed percent-encoding, bytes that are not UTF-8
 // or an oversized body is refused before any work. Parameters sent without a value are omitted.
 import type { Context } from 'koa';
-import { InvalidRequest, PayloadTooLarge } from '../oauth/errors.js';
+import { InvalidRequest } from '../oauth/errors.js';
+import { PayloadTooLarge } from './errors.js';
 
 export interface BodyLimits {
   bodyLimitBytes: number;

@@ -16,8 +16,8 @@ export interface PresentedCredentials {
 
 const CHALLENGE = 'Basic realm="tollgate", charset="UTF-8"';
 
-function failure(description: string, basic: boolean): InvalidClient {
-  const e = new InvalidClient(description);
+function failure(detail: string, basic: boolean): InvalidClient {
+  const e = new InvalidClient(detail);
   if (basic) e.headers['WWW-Authenticate'] = CHALLENGE;
   return e;
 }

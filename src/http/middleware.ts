@@ -1,7 +1,8 @@
 // Koa glue shared by every route: security headers, request logs, RFC 6749 §5.2 error bodies.
 import type { Context, Next } from 'koa';
 import type { Logger } from '../logger.js';
-import { InvalidRequest, OAuthError } from '../oauth/errors.js';
+import { InvalidRequest } from '../oauth/errors.js';
+import { NotFound, SERVER_ERROR, UnsupportedMethod, asOAuthError, errorBody, safeText } from './errors.js';
 
 /** The headers every response carries, as [name, value] pairs (HSTS when the issuer is https). */
 export function securityHeaderList(https: boolean): ReadonlyArray<readonly [string, string]> {
@@ -29,12 +30,22 @@ export interface RequestLine {
   status: number;
   ms: number;
   client_id?: string | undefined;
+  /** A failed request's error code and its detail, which the client may not have been told (src/oauth/errors.ts). */
+  error?: string | undefined;
+  detail?: string | undefined;
+}
+
+/** What errorBodies leaves in ctx.state.failure for the request line. */
+interface ErrorLog {
+  error: string;
+  detail?: string;
 }
 
 /**
- * Writes the one line per request: method, path (never the query), status, duration, client_id.
- * These five fields are fixed and never secret, so the line skips the redaction pass (it cost about
- * 15% of a JWKS request): everything else still goes through the redacting logger.
+ * Writes the one line per request: method, path (never the query), status, duration, client_id,
+ * and for a failure its error code and private detail. These fields are fixed or written by throw
+ * sites that never put a token, secret or password in a detail, so the line skips the redaction
+ * pass (it cost about 15% of a JWKS request): everything else still goes through the redacting logger.
  */
 export function requestLogger(logger: Logger): (line: RequestLine) => void {
   const log = logger.child({}, { redact: [] });
@@ -54,7 +65,8 @@ export function requestLog(logger: Logger) {
     try {
       await next();
     } finally {
-      write({ method: ctx.method, path: ctx.path, status: ctx.status, ms: elapsedMs(start), client_id: ctx.state.clientId as string | undefined });
+      const failure = ctx.state.failure as ErrorLog | undefined;
+      write({ method: ctx.method, path: ctx.path, status: ctx.status, ms: elapsedMs(start), client_id: ctx.state.clientId as string | undefined, error: failure?.error, detail: failure?.detail });
     }
   };
 }
@@ -64,57 +76,33 @@ export function noStore(ctx: Context): void {
   ctx.set('Pragma', 'no-cache');
 }
 
-/** Turns any failure into RFC 6749 §5.2 JSON; an unexpected one is logged and answered 500 without details. */
+/**
+ * Turns any failure into RFC 6749 §5.2 JSON with its class's public description (src/http/errors.ts);
+ * the detail goes to the request line. An unexpected failure is logged and answered 500 without details.
+ */
 export function errorBodies(logger: Logger) {
   return async (ctx: Context, next: Next) => {
     try {
       await next();
-      if (ctx.status === 404 && ctx.body === undefined) throw new NotFoundError();
+      if (ctx.status === 404 && ctx.body === undefined) throw new NotFound('no route matches the path');
       // the router answers 405/501 itself, without a body, so that its Allow header (RFC 9110 §15.5.6) stays
-      if ((ctx.status === 405 || ctx.status === 501) && ctx.body === undefined) throw Object.assign(new InvalidRequest(`${ctx.method} is not supported on ${ctx.path}`), { status: ctx.status });
+      if ((ctx.status === 405 || ctx.status === 501) && ctx.body === undefined) throw new UnsupportedMethod(ctx.status, `${ctx.method} is not supported on ${ctx.path}`);
     } catch (e) {
-      const error = toOAuthError(e);
+      const error = asOAuthError(e);
       if (!error) {
         logger.error({ err: e, path: ctx.path }, 'unexpected error');
         ctx.status = 500;
-        ctx.body = { error: 'server_error', error_description: 'the server met an unexpected condition' };
+        ctx.body = { ...SERVER_ERROR };
+        ctx.state.failure = { error: SERVER_ERROR.error } satisfies ErrorLog;
       } else {
         ctx.status = error.status;
-        ctx.body = wireError(error);
+        ctx.body = errorBody(error);
         for (const [k, v] of Object.entries(error.headers)) ctx.set(k, v);
+        ctx.state.failure = { error: error.error, detail: safeText(error.detail) } satisfies ErrorLog;
       }
       noStore(ctx);
     }
   };
-}
-
-// RFC 6749 §5.2 allows only %x20-21 / %x23-5B / %x5D-7E in error_description, and descriptions
-// may quote the request (a grant_type, a parameter name): anything else is replaced, and an
-// attacker's 16 KiB parameter name is not echoed back whole.
-const MAX_DESCRIPTION = 200;
-function wireError(error: OAuthError): { error: string; error_description: string } {
-  const { error: code, error_description } = error.toJSON();
-  const safe = error_description.replace(/[^\x20-\x21\x23-\x5B\x5D-\x7E]/g, '?');
-  return { error: code, error_description: safe.length > MAX_DESCRIPTION ? `${safe.slice(0, MAX_DESCRIPTION - 3)}...` : safe };
-}
-
-class NotFoundError extends OAuthError {
-  readonly error = 'not_found';
-  override readonly status = 404;
-  constructor() {
-    super('no such endpoint');
-  }
-}
-
-function toOAuthError(e: unknown): OAuthError | undefined {
-  if (e instanceof OAuthError) return e;
-  // http-errors from Koa and the router (405, 501, a bad Content-Length, an aborted request)
-  const status = (e as { status?: unknown } | null)?.status;
-  if (typeof status === 'number' && status >= 400 && status < 500) {
-    const err = new InvalidRequest((e as Error).message || 'bad request');
-    return Object.assign(err, { status });
-  }
-  return undefined;
 }
 
 const SENSITIVE_QUERY = ['access_token', 'refresh_token', 'token', 'client_secret', 'password', 'id_token', 'code', 'assertion'];

@@ -40,9 +40,10 @@ const END_GRACE_MS = 5000;
  */
 export class TooManyStreams extends OAuthError {
   readonly error = 'temporarily_unavailable';
+  readonly description = 'too many open streams; try again later';
   override readonly status = 429;
-  constructor(description: string) {
-    super(description);
+  constructor(detail: string) {
+    super(detail);
     this.headers['Retry-After'] = String(STREAM_RETRY_AFTER_SECONDS);
   }
 }
