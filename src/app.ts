@@ -4,12 +4,13 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import Koa from 'koa';
 import { sql } from 'kysely';
 import { type Clock, systemClock } from './clock.js';
-import { type Config, parseDuration } from './config.js';
+import type { Config } from './config.js';
 import { ArrivalStamper } from './http/arrival.js';
 import { documentResponder } from './http/documents.js';
 import { errorBodies, refuseCredentialsInQuery, requestLog, requestLogger, securityHeaderList, securityHeaders } from './http/middleware.js';
 import { createRouter, publicDocuments } from './http/routes.js';
 import { SseHub } from './http/sse.js';
+import { keySchedule } from './keys/schedule.js';
 import { type Logger, createLogger } from './logger.js';
 import { Metrics } from './metrics.js';
 import type { ProtocolEvents, Services } from './oauth/services.js';
@@ -19,7 +20,6 @@ import { ClientRepository } from './store/clients.js';
 import { type Listener, type Store, migrate } from './store/database.js';
 import { DENY_LIST_CHANNEL } from './store/denyList.js';
 import { RefreshTokenRepository } from './store/refreshTokens.js';
-import { isBusy } from './store/sqliteDriver.js';
 
 export interface AppOptions {
   config: Config;
@@ -166,47 +166,9 @@ export async function createApp(options: AppOptions): Promise<App> {
 }
 
 function createMaintenance(services: Services, config: Config, logger: Logger) {
-  const rotateEvery = config.keys.rotateEvery ? (parseDuration(config.keys.rotateEvery) ?? 0) * 1000 : 0;
-  // a next key signs only once every server has loaded it and every JWKS cache has had time to
-  // expire (Cache-Control max-age), so resource servers know it before its first token
-  const prePublication = config.keys.jwksMaxAgeSeconds * 1000 + config.keys.reloadIntervalMs;
-  const rotateOnSchedule = async (now: number) => {
-    const [active] = await services.keys.repo.byState('active');
-    if (!active || (active.activated_at ?? active.created_at) + rotateEvery > now) return;
-    const [next] = await services.keys.repo.byState('next');
-    if (!next) {
-      // someone removed or retired the next key: publish one now, promote it once caches have it
-      const row = await services.keys.generate(config.keys.algorithm);
-      logger.warn({ kid: row.kid }, 'no next key to rotate to; published a new one');
-      await services.audit.record({ type: 'key.generated', detail: { kid: row.kid, alg: row.alg, scheduled: true } });
-      return;
-    }
-    if (next.created_at + prePublication > now) return;
-    let r;
-    try {
-      r = await services.keys.rotate(config.keys.algorithm, { ifActive: active.kid });
-    } catch (err) {
-      // another process holds the write lock for its own rotation: the next run sees its result
-      if (!isLockContention(err)) throw err;
-      logger.debug({ err }, 'scheduled rotation yielded to another process');
-      return;
-    }
-    if (r) {
-      logger.info({ retired: r.retired, activated: r.activated, next: r.next }, 'signing key rotated on schedule');
-      await services.audit.record({ type: 'key.rotated', detail: { ...r, scheduled: true } });
-    }
-  };
   return {
-    /** Scheduled rotation (one process wins: the rotation is a compare-and-set on the active key) and retired-key expiry. */
-    async keys() {
-      const now = services.clock.now();
-      if (rotateEvery > 0) await rotateOnSchedule(now);
-      // a retired key stays published until every token it signed has expired
-      const keep = (await services.horizon.windowSeconds()) * 1000;
-      const removed = await services.keys.repo.removeRetiredBefore(now - keep, now);
-      for (const kid of removed) await services.audit.record({ type: 'key.removed', detail: { kid, reason: 'expired' } });
-      if (removed.length > 0 || rotateEvery > 0) await services.keyring.refresh();
-    },
+    /** Scheduled rotation and retired-key expiry (keys/schedule.ts). */
+    keys: keySchedule({ keys: services.keys, keyring: services.keyring, horizon: services.horizon, audit: services.audit, clock: services.clock, logger, policy: config.keys }),
     async prune() {
       const now = services.clock.now();
       const deny = await services.denyList.prune();
@@ -215,12 +177,6 @@ function createMaintenance(services: Services, config: Config, logger: Logger) {
       if (deny + failures + families > 0) logger.debug({ deny, failures, families }, 'pruned expired rows');
     },
   };
-}
-
-/** SQLite busy/locked, or a PostgreSQL serialization failure, deadlock or lock timeout. */
-function isLockContention(err: unknown): boolean {
-  const code = typeof err === 'object' && err !== null && 'code' in err ? String(err.code) : '';
-  return isBusy(err) || code.startsWith('SQLITE_LOCKED') || code === '40001' || code === '40P01' || code === '55P03';
 }
 
 /** Applies the HTTP server limits of config.server (slow clients time out). */

@@ -6,7 +6,8 @@ import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import { DenyList } from './denylist/denyList.js';
 import { deriveKey, loadKeyEncryptionKey } from './keys/encryption.js';
-import { KeyManager, Keyring } from './keys/keyring.js';
+import { KeyManager } from './keys/keyManager.js';
+import { Keyring } from './keys/keyring.js';
 import type { Logger } from './logger.js';
 import { type ProtocolEvents, type Services, noEvents } from './oauth/services.js';
 import type { Store } from './store/database.js';
@@ -35,7 +36,7 @@ export function createServices(options: ServiceOptions): Services {
   // names typed at sign-in are stored as HMACs under this key (the audit trail, the throttle's counters)
   const pseudonyms = new UsernamePseudonyms(deriveKey(kek, 'username pseudonym'));
   const audit = new Audit({ db, clock, logger, pseudonyms });
-  const keyring = new Keyring({ db, kek, clock });
+  const keyring = new Keyring({ db, kek });
   const denyList = new DenyList({ db, clock, logger });
   const hasher = new PasswordHasher(config.passwords);
   const horizon = new AccessHorizon({ db, clock, defaultTtlSeconds: config.accessTokens.ttlSeconds, clockToleranceSeconds: config.accessTokens.clockToleranceSeconds });

@@ -10,7 +10,7 @@ import { type App, createApp } from '../src/app.js';
 import type { Clock } from '../src/clock.js';
 import { type Config, deepMerge, validateConfig } from '../src/config.js';
 import { DenyList } from '../src/denylist/denyList.js';
-import { KeyManager } from '../src/keys/keyring.js';
+import { KeyManager } from '../src/keys/keyManager.js';
 import { createLogger } from '../src/logger.js';
 import { AccessHorizon } from '../src/tokens/accessHorizon.js';
 import { type Store, openStore } from '../src/store/database.js';

@@ -1,7 +1,7 @@
 // tollgate keys list|jwks|generate|rotate|retire|remove|import|export-public
 import fs from 'node:fs';
 import type { Command } from 'commander';
-import { ALGORITHMS, type SigningAlgorithm, isAlgorithm, KeyError } from '../keys/keyring.js';
+import { ALGORITHMS, type SigningAlgorithm, isAlgorithm, KeyError } from '../keys/signingKey.js';
 import type { SigningKeyRow } from '../store/schema.js';
 import { CliError, type GlobalOptions, output, table, withServices } from './context.js';
 

@@ -1,77 +1,30 @@
 // The deny list: revoked access tokens by `jti`, revoked refresh families by `sid`, users and
-// clients by `sub` / `client_id` + `issued_before`, removed signing keys by `kid`. The table is the source of truth; every process keeps an in-memory copy
-// synced by cursor (so introspection is a map lookup, and entries written by the CLI or another
-// worker reach this process's SSE subscribers within one sync interval).
-import crypto from 'node:crypto';
+// clients by `sub` / `client_id` + `issued_before`, removed signing keys by `kid`. The table is
+// the source of truth; every process keeps an in-memory copy synced by cursor (feed.ts), so
+// introspection is a map lookup (denyIndex.ts) and pages are served from memory (pages.ts).
 import type { Kysely } from 'kysely';
 import { type Clock, seconds } from '../clock.js';
 import type { Logger } from '../logger.js';
 import { DenyListRepository, type NewDenyEntry } from '../store/denyList.js';
-import type { Database, DenyListRow } from '../store/schema.js';
+import type { Database } from '../store/schema.js';
+import { type DeniableClaims, DenyIndex } from './denyIndex.js';
+import type { FeedEvent } from './entries.js';
+import { Feed } from './feed.js';
+import { FeedPages } from './pages.js';
 
-export type { NewDenyEntry };
-
-/** An entry as the feed shows it (INTERFACE.md). */
-export type FeedEntry =
-  | { type: 'jti' | 'sid' | 'kid'; value: string; expires_at: number }
-  | { type: 'sub' | 'client'; value: string; issued_before: number; expires_at: number };
-
-export interface FeedEvent {
-  cursor: string;
-  entry: FeedEntry;
-}
-
-export interface FeedPage {
-  cursor: string;
-  entries: FeedEntry[];
-}
-
-const PAGE = 1000;
-
-export function toFeedEntry(row: Pick<DenyListRow, 'type' | 'value' | 'issued_before' | 'expires_at'>): FeedEntry {
-  return row.type === 'sub' || row.type === 'client'
-    ? { type: row.type, value: row.value, issued_before: Number(row.issued_before ?? 0), expires_at: Number(row.expires_at) }
-    : { type: row.type, value: row.value, expires_at: Number(row.expires_at) };
-}
-
-/** Cursors are opaque to clients; today they are the entry id in decimal. */
-export function parseCursor(text: string | undefined): number | undefined {
-  if (text === undefined) return 0;
-  return /^\d{1,15}$/.test(text) ? Number(text) : undefined;
-}
-
-export interface DeniableClaims {
-  jti?: string | undefined;
-  sid?: string | undefined;
-  sub?: string | undefined;
-  client_id?: string | undefined;
-  iat?: number | undefined;
-  /** The `kid` of the token's header. */
-  kid?: string | undefined;
-}
-
-interface Cutoff {
-  issuedBefore: number;
-  expiresAt: number;
-}
+export type { DeniableClaims };
+export type { FeedEntry, FeedEvent, FeedPage, NewDenyEntry } from './entries.js';
+export { parseCursor } from './entries.js';
 
 export class DenyList {
-  private readonly jti = new Map<string, number>();
-  private readonly sid = new Map<string, number>();
-  private readonly sub = new Map<string, Cutoff>();
-  private readonly client = new Map<string, Cutoff>();
-  private readonly kid = new Map<string, number>();
-  private cursor = 0;
-  // every entry pulled, in cursor order: GET /deny-list pages are served from here, not the table
-  private feed: Array<{ id: number; entry: FeedEntry }> = [];
-  // bumped whenever `feed` changes; rendered pages are cached under it
-  private version = 0;
-  private rendered = new Map<string, { body: string; etag: string }>();
-  private syncing: Promise<void> | undefined;
-  private again = false;
-  private readonly subscribers = new Set<(events: FeedEvent[]) => void>();
+  private readonly index = new DenyIndex();
+  private readonly feed: Feed;
+  private readonly pages: FeedPages;
 
-  constructor(private readonly deps: { db: Kysely<Database>; clock: Clock; logger?: Logger | undefined }) {}
+  constructor(private readonly deps: { db: Kysely<Database>; clock: Clock; logger?: Logger | undefined }) {
+    this.feed = new Feed({ db: deps.db, clock: deps.clock, remember: (row) => this.index.remember(row) });
+    this.pages = new FeedPages(this.feed);
+  }
 
   /** Writes entries (inside the caller's transaction when given). Call `sync()` after commit. */
   async add(entries: NewDenyEntry[], db: Kysely<Database> = this.deps.db): Promise<void> {
@@ -80,157 +33,49 @@ export class DenyList {
 
   /** Pulls entries newer than the cursor into memory and pushes them to subscribers. Coalesces concurrent calls. */
   sync(): Promise<void> {
-    if (this.syncing) {
-      this.again = true;
-      return this.syncing;
-    }
-    this.syncing = (async () => {
-      try {
-        do {
-          this.again = false;
-          await this.pull();
-        } while (this.again);
-      } finally {
-        this.syncing = undefined;
-      }
-    })();
-    return this.syncing;
+    return this.feed.sync();
   }
 
-  private async pull(): Promise<void> {
-    const repo = new DenyListRepository(this.deps.db);
-    for (;;) {
-      const rows = await repo.allAfter(this.cursor, PAGE);
-      if (rows.length === 0) return;
-      const now = seconds(this.deps.clock.now());
-      const events: FeedEvent[] = [];
-      for (const row of rows) {
-        this.remember(row);
-        this.feed.push({ id: Number(row.id), entry: toFeedEntry(row) });
-        if (Number(row.expires_at) > now) events.push({ cursor: String(row.id), entry: toFeedEntry(row) });
-      }
-      this.cursor = Number(rows[rows.length - 1]?.id ?? this.cursor);
-      this.version++;
-      if (events.length > 0) for (const s of this.subscribers) s(events);
-      if (rows.length < PAGE) return;
-    }
-  }
-
-  private remember(row: DenyListRow): void {
-    const expiresAt = Number(row.expires_at);
-    if (row.type === 'jti' || row.type === 'sid' || row.type === 'kid') {
-      const map = row.type === 'jti' ? this.jti : row.type === 'sid' ? this.sid : this.kid;
-      map.set(row.value, Math.max(expiresAt, map.get(row.value) ?? 0));
-    } else {
-      const map = row.type === 'sub' ? this.sub : this.client;
-      const prev = map.get(row.value);
-      const issuedBefore = Number(row.issued_before ?? 0);
-      map.set(row.value, { issuedBefore: Math.max(issuedBefore, prev?.issuedBefore ?? 0), expiresAt: Math.max(expiresAt, prev?.expiresAt ?? 0) });
-    }
-  }
-
-  /**
-   * Denied when its jti, sid or kid is listed, or its sub or client_id with issued_before ≥ iat
-   * (same second: fail closed).
-   */
+  /** See DenyIndex.isDenied. */
   isDenied(claims: DeniableClaims): boolean {
-    const now = seconds(this.deps.clock.now());
-    const live = (exp: number | undefined) => exp !== undefined && exp > now;
-    const cutOff = (c: Cutoff | undefined) => c !== undefined && live(c.expiresAt) && (claims.iat === undefined || c.issuedBefore >= claims.iat);
-    if (claims.jti !== undefined && live(this.jti.get(claims.jti))) return true;
-    if (claims.sid !== undefined && live(this.sid.get(claims.sid))) return true;
-    if (claims.kid !== undefined && live(this.kid.get(claims.kid))) return true;
-    if (claims.sub !== undefined && cutOff(this.sub.get(claims.sub))) return true;
-    if (claims.client_id !== undefined && cutOff(this.client.get(claims.client_id))) return true;
-    return false;
-  }
-
-  /** One page of the feed after a cursor (0: from the start), as the in-memory copy holds it now (the caller has synced). */
-  private pageFromMemory(after: number): FeedPage {
-    const now = seconds(this.deps.clock.now());
-    const entries: FeedEntry[] = [];
-    let cursor = after;
-    // ids only grow: binary search for the first entry after the cursor
-    let lo = 0;
-    let hi = this.feed.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if ((this.feed[mid]?.id ?? 0) <= after) lo = mid + 1;
-      else hi = mid;
-    }
-    for (let i = lo; i < this.feed.length && entries.length < PAGE; i++) {
-      const item = this.feed[i];
-      if (!item || item.entry.expires_at <= now) continue;
-      entries.push(item.entry);
-      cursor = item.id;
-    }
-    if (entries.length === 0) cursor = after === 0 ? this.cursor : after;
-    return { cursor: String(cursor), entries };
+    return this.index.isDenied(claims, seconds(this.deps.clock.now()));
   }
 
   /**
-   * The page as its JSON body and ETag, rendered once per change (or second) and reused. It first
-   * pulls what other processes wrote (one indexed query that usually finds nothing).
+   * A page of the feed as its JSON body and ETag. It first pulls what other processes wrote (one
+   * indexed query that usually finds nothing), so the page is rendered from exactly the state its
+   * cache key names.
    */
   async renderedPage(after: number): Promise<{ body: string; etag: string }> {
-    await this.sync();
-    const key = `${after}:${this.version}:${seconds(this.deps.clock.now())}`;
-    const hit = this.rendered.get(key);
-    if (hit) return hit;
-    // synced just above: rendered from exactly the state the cache key names
-    const body = JSON.stringify(this.pageFromMemory(after));
-    const etag = `"${crypto.createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`;
-    if (this.rendered.size >= 64) this.rendered.clear();
-    this.rendered.set(key, { body, etag });
-    return { body, etag };
+    await this.feed.sync();
+    return this.pages.render(after, seconds(this.deps.clock.now()));
   }
 
-  /**
-   * A cursor beyond the newest entry (INTERFACE.md: 400 invalid_request). Such a cursor came from
-   * another store (a database recreated or restored from an older backup) or was made up: an empty
-   * page for it would look like "nothing new" while every revocation up to that id went unseen.
-   * The newest entry is the highest id ever assigned, including entries expired and pruned since,
-   * so a cursor that names a pruned entry stays valid and a cursor equal to the head is fine. The
-   * in-memory cursor answers nearly always (after a sync: entries another process just wrote
-   * count); the store is asked only when the cursor is beyond it, e.g. in a fresh process whose
-   * table was pruned empty.
-   */
-  async isPastHead(after: number): Promise<boolean> {
-    if (after <= this.cursor) return false;
-    await this.sync();
-    if (after <= this.cursor) return false;
-    return after > (await new DenyListRepository(this.deps.db).lastAssignedId());
+  /** A cursor beyond the newest entry ever assigned (see Feed.isPastHead). */
+  isPastHead(after: number): Promise<boolean> {
+    return this.feed.isPastHead(after);
   }
 
-  /** The same page as events, each with its own cursor (the SSE catch-up). */
-  async events(after: number): Promise<FeedEvent[]> {
-    const rows = await new DenyListRepository(this.deps.db).after(after, seconds(this.deps.clock.now()), PAGE);
-    return rows.map((row) => ({ cursor: String(row.id), entry: toFeedEntry(row) }));
+  /** The live entries after a cursor as events, each with its own cursor (the SSE catch-up). */
+  events(after: number): Promise<FeedEvent[]> {
+    return this.feed.events(after);
   }
 
   subscribe(listener: (events: FeedEvent[]) => void): () => void {
-    this.subscribers.add(listener);
-    return () => this.subscribers.delete(listener);
-  }
-
-  get subscriberCount(): number {
-    return this.subscribers.size;
+    return this.feed.subscribe(listener);
   }
 
   /** Entries live in memory (for metrics). */
   get size(): number {
-    return this.jti.size + this.sid.size + this.sub.size + this.client.size + this.kid.size;
+    return this.index.size;
   }
 
   /** Drops expired entries from the table and from memory. */
   async prune(): Promise<number> {
     const now = seconds(this.deps.clock.now());
     const removed = await new DenyListRepository(this.deps.db).prune(now);
-    for (const map of [this.jti, this.sid, this.kid]) for (const [k, exp] of map) if (exp <= now) map.delete(k);
-    for (const map of [this.sub, this.client]) for (const [k, v] of map) if (v.expiresAt <= now) map.delete(k);
-    const before = this.feed.length;
-    this.feed = this.feed.filter((item) => item.entry.expires_at > now);
-    if (this.feed.length !== before) this.version++;
+    this.index.prune(now);
+    this.feed.prune(now);
     return removed;
   }
 }

@@ -95,9 +95,4 @@ export class DenyListRepository {
     const row = rows[0];
     return Math.max(Number(row?.seq ?? 0), Number(row?.max ?? 0));
   }
-
-  async maxId(): Promise<number> {
-    const row = await this.db.selectFrom('deny_list').select((eb) => eb.fn.max('id').as('id')).executeTakeFirst();
-    return Number(row?.id ?? 0);
-  }
 }

@@ -5,7 +5,9 @@ import crypto from 'node:crypto';
 import { type JSONWebKeySet, SignJWT, createLocalJWKSet, jwtVerify } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config.js';
-import { KeyError, generateSigningKey, parsePrivateKey } from '../../src/keys/keyring.js';
+import { generateSigningKey } from '../../src/keys/generate.js';
+import { parsePrivateKey } from '../../src/keys/import.js';
+import { KeyError } from '../../src/keys/signingKey.js';
 import { type TestApp, basic, createTestApp, decodeJwt, testConfig } from '../helpers.js';
 
 type Creds = { client_id: string; client_secret?: string };

@@ -6,7 +6,7 @@ import crypto from 'node:crypto';
 import { type JSONWebKeySet, createLocalJWKSet, jwtVerify } from 'jose';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ConfigError } from '../../src/config.js';
-import { KeyError } from '../../src/keys/keyring.js';
+import { KeyError } from '../../src/keys/signingKey.js';
 import { type Store, openStore } from '../../src/store/database.js';
 import { createVerifier } from '../../src/verifier/index.js';
 import { FakeClock, type TestApp, basic, createTestApp, decodeJwt, keyManager, listen, testConfig } from '../helpers.js';

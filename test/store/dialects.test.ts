@@ -3,6 +3,7 @@ import { sql } from 'kysely';
 import { migrations } from '../../migrations/index.js';
 // PostgreSQL database per test. What differs between the two (bigint columns, row counts, sequences,
 // LIKE, conflicts, transactions) must not leak into the repositories.
+import pg from 'pg';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { migrate } from '../../src/store/database.js';
 import { AuditRepository } from '../../src/store/audit.js';
@@ -38,7 +39,12 @@ describe(`the store on ${testDialect()}`, () => {
     const [row] = await deny.allAfter(0, 10);
     expect(typeof row?.id).toBe('number');
     expect(typeof row?.expires_at).toBe('number');
-    expect(await deny.maxId()).toBe(row?.id);
+    expect(await deny.lastAssignedId()).toBe(row?.id);
+  });
+
+  it("leaves pg's global type parsers alone: bigint is a number on the store's own connections only", () => {
+    // another pg user in the same process (an application embedding Tollgate) keeps pg's defaults
+    expect(pg.types.getTypeParser(pg.types.builtins.INT8, 'text')('9007199254740993')).toBe('9007199254740993');
   });
 
   it('marks a refresh token spent exactly once (compare-and-set on spent_at)', async () => {

@@ -1,12 +1,12 @@
-// WAL checkpoints on their own thread (src/store/checkpointer.ts).
+// WAL checkpoints on their own thread (src/store/sqlite/checkpointer.ts).
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SAFETY_NET_PAGES, startCheckpointer } from '../../src/store/checkpointer.js';
-import { migrate, openStore } from '../../src/store/database.js';
+import { SAFETY_NET_PAGES, startCheckpointer } from '../../../src/store/sqlite/checkpointer.js';
+import { migrate, openStore } from '../../../src/store/database.js';
 
 describe('the checkpointer thread', () => {
   let dir: string;

@@ -7,8 +7,9 @@ import path from 'node:path';
 import SQLite from 'better-sqlite3';
 import { sql } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type Store, migrate, openStore } from '../../src/store/database.js';
-import { MAX_GROUP, isBusy } from '../../src/store/sqliteDriver.js';
+import { type Store, migrate, openStore } from '../../../src/store/database.js';
+import { isBusy } from '../../../src/store/sqlite/connection.js';
+import { MAX_GROUP } from '../../../src/store/sqlite/driver.js';
 
 /** A store on a temp file, and a second connection to the file: another process's view. */
 function storeBesideAnother(): { store: Store; other: SQLite.Database } {

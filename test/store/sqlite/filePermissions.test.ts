@@ -6,9 +6,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createLogger } from '../../src/logger.js';
-import { type Store, migrate, openStore } from '../../src/store/database.js';
-import { LogCapture } from '../helpers.js';
+import { createLogger } from '../../../src/logger.js';
+import { type Store, migrate, openStore } from '../../../src/store/database.js';
+import { LogCapture } from '../../helpers.js';
 
 const mode = (p: string) => fs.statSync(p).mode & 0o777;
 
