@@ -8,7 +8,9 @@ import { firstJsonLine, freePort, startProcess, track, waitReady } from './proce
 /** The environment of a Tollgate process: ours, without any TOLLGATE_* of the caller's. */
 export function tollgateEnv(extra) {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('TOLLGATE_')));
-  return { ...env, ...extra };
+  // one issuer for the driver and every server: the driver mints tokens that servers on other ports
+  // must accept, and without one each would take its own listen address (iss would not match)
+  return { ...env, TOLLGATE_ISSUER: 'http://localhost:3000', ...extra };
 }
 
 /** A server's environment on `port`, with the malloc arena setting `npm start` uses. */
