@@ -6,4 +6,5 @@ export { VerificationError, VERIFICATION_ERROR_CODES, isVerificationError } from
 export type { VerificationErrorCode } from './errors.js';
 export { requireToken } from './middleware.js';
 export type { BearerContext, RequireTokenOptions, TokenState } from './middleware.js';
-export type { DenyListOptions, FeedEntry } from './denyList.js';
+export type { DenyListOptions } from './denyList.js';
+export type { FeedEntry } from './denyIndex.js';

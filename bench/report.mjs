@@ -1,0 +1,118 @@
+// The report: the tables on stdout, one per section, and the list of missed targets.
+import { TARGETS, clean, limitOf, mark, peerOf, pct, rowOf } from './targets.mjs';
+
+function table(headers, rows, align) {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
+  const cell = (c, i) => (align[i] === 'r' ? String(c).padStart(widths[i]) : String(c).padEnd(widths[i]));
+  return [headers.map(cell).join('  '), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map((r) => r.map(cell).join('  ').trimEnd())].join('\n');
+}
+
+export function report(results) {
+  const o = results.options;
+  const m = results.machine;
+  const lines = [`Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGb} GB, Node ${m.node}, ${m.os}; load average at start ${m.loadAverageAtStart.join(' ')}`];
+  lines.push(`Each path: ${o.warmupSeconds} s warm-up, then ${o.seconds} s measured in 1 s turns with what it is compared with; autocannon in the driver process, over loopback.`);
+  if (results.tollgate) {
+    const rss = results.tollgate.peakRssMb;
+    lines.push('', `Tollgate, one process (node dist/src/main.js), SQLite WAL. Peak RSS ${rss.toFixed(0)} MB (≤${TARGETS.rssMb} MB ${mark(rss <= TARGETS.rssMb)})`);
+    lines.push(
+      table(
+        ['path', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'RSS MB', 'limit /s', 'share (target)', 'peer /s', 'Tollgate/peer (target)'],
+        results.tollgate.rows.map((row) => {
+          const limit = limitOf(results, row.key);
+          const peer = peerOf(results, row.key);
+          const share = limit ? row.rps / limit.rps : undefined;
+          const ratio = peer ? row.rps / peer.rps : undefined;
+          return [
+            row.label,
+            row.connections,
+            Math.round(row.rps),
+            row.p50,
+            row.key === 'password' ? `${row.p99}` : `${row.p99} ${mark(row.p99 <= TARGETS.p99Ms)}`,
+            `${row.errors}${row.poolDry ? ' (pool ran dry)' : ''}${row.problem ? ' (check failed)' : ''} ${mark(clean(row))}`,
+            row.rssMb === undefined ? '' : Math.round(row.rssMb),
+            limit ? `${limit.name} ${limit.name === 'argon2' ? limit.rps.toFixed(1) : Math.round(limit.rps)}` : '',
+            share === undefined ? '' : `${pct(share)} (≥${pct(limit.target)}) ${mark(share >= limit.target)}`,
+            peer ? Math.round(peer.rps) : '',
+            ratio === undefined ? '' : `${ratio.toFixed(2)}× (≥${TARGETS.vsPeer}×) ${mark(ratio >= TARGETS.vsPeer)}`,
+          ];
+        }),
+        ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l', 'r', 'l'],
+      ),
+    );
+  }
+  const others = [...(results.koa?.rows ?? []), ...(results.argon2?.rows ?? []), ...(results.peer?.rows ?? [])];
+  if (others.length > 0) {
+    lines.push('', 'What Tollgate was compared with, measured in turns with each path');
+    lines.push(
+      table(
+        ['server', 'request', 'in turns with', 'conns', 'per second', 'p50 ms', 'p99 ms', 'errors'],
+        others.map((r) => [
+          r.subject === 'koa' ? 'bare Koa' : r.subject === 'peer' ? 'node-oidc-provider' : 'raw argon2',
+          r.subject === 'argon2' ? `verify (m=${results.argon2.memoryCostKiB} KiB, t=${results.argon2.timeCost}, p=${results.argon2.parallelism})` : r.label,
+          r.pairedWith,
+          r.connections,
+          r.subject === 'argon2' ? r.rps.toFixed(1) : Math.round(r.rps),
+          r.subject === 'argon2' ? '' : r.p50,
+          r.subject === 'argon2' ? '' : r.p99,
+          r.subject === 'argon2' ? '' : `${r.errors}${r.poolDry ? ' (pool ran dry)' : ''}${r.problem ? ' (check failed)' : ''}`,
+        ]),
+        ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r'],
+      ),
+    );
+    const rss = [results.koa && `bare Koa ${results.koa.peakRssMb.toFixed(0)} MB`, results.peer && `node-oidc-provider ${results.peer.peakRssMb.toFixed(0)} MB`].filter(Boolean);
+    if (rss.length > 0) lines.push(`Peak RSS: ${rss.join(', ')}`);
+  }
+  if (results.es256) lines.push('', `ES256 JWT signing with jose, alone, ${results.es256.concurrency} in flight: ${Math.round(results.es256.perSecond)} signatures/s (for reference)`);
+  if (results.workers?.[1] && results.workers?.[2]) {
+    const w = results.workers;
+    lines.push('', `tollgate serve --workers N (node:cluster, one SQLite file), both up, in turns. Peak RSS of all processes: ${w[1].peakRssMb.toFixed(0)} MB / ${w[2].peakRssMb.toFixed(0)} MB`);
+    lines.push(
+      table(
+        ['path', 'workers=1 req/s', 'p99', 'errors', 'workers=2 req/s', 'p99', 'errors', 'scaling (target)'],
+        w[1].rows.map((one) => {
+          const two = rowOf(w[2], one.key);
+          const f = two.rps / one.rps;
+          return [one.label, Math.round(one.rps), one.p99, one.errors, Math.round(two.rps), two.p99, two.errors, `${f.toFixed(2)}× (≥${TARGETS.workerScaling}×) ${mark(f >= TARGETS.workerScaling)}`];
+        }),
+        ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+      ),
+    );
+    if (w[1].rows[0]?.cpuPercent) {
+      const cpu = (c) => `Tollgate ${c.server}%, driver ${c.driver}%, machine ${c.machine}%`;
+      lines.push(`Processor time during the measured turns, in % of one core (${results.machine.cores} cores in all):`);
+      for (const one of w[1].rows) lines.push(`  ${one.label}: --workers 1: ${cpu(one.cpuPercent)}; --workers 2: ${cpu(rowOf(w[2], one.key).cpuPercent)}`);
+    }
+  }
+  if (results.postgres?.skipped) lines.push('', `PostgreSQL: skipped: ${results.postgres.skipped}`);
+  else if (results.postgres?.[1]) {
+    const p = results.postgres;
+    lines.push(
+      '',
+      `Tollgate on PostgreSQL ${p.server} (same machine, one database): instance A alone, then A and B with the connections split between them (two autocannon runs at once), in turns. Peak RSS: A ${p.peakRssMb[0].toFixed(0)} MB, B ${p.peakRssMb[1].toFixed(0)} MB`,
+    );
+    lines.push(
+      table(
+        ['path', 'conns', '1 instance req/s', 'p50', 'p99', 'errors', '2 instances req/s', 'p50', 'p99', 'errors', '2/1'],
+        p[1].rows.map((one) => {
+          const two = rowOf(p[2], one.key);
+          const errs = (row) => `${row.errors}${row.poolDry ? ' (pool ran dry)' : ''}${row.problem ? ' (check failed)' : ''} ${mark(clean(row))}`;
+          return [one.label, one.connections, Math.round(one.rps), one.p50, one.p99, errs(one), Math.round(two.rps), two.p50, two.p99, errs(two), `${(two.rps / one.rps).toFixed(2)}×`];
+        }),
+        ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ),
+    );
+    const cpu = (c) => `A ${c.a}%, B ${c.b}%, PostgreSQL ${c.postgres ?? '?'}%, driver ${c.driver}%, machine ${c.machine}%`;
+    lines.push(`Processor time during the measured turns, in % of one core (${results.machine.cores} cores in all):`);
+    for (const one of p[1].rows) lines.push(`  ${one.label}: 1 instance: ${cpu(one.cpuPercent)}; 2 instances: ${cpu(rowOf(p[2], one.key).cpuPercent)}`);
+    if (!p[1].rows[0]?.cpuPercent?.postgres) lines.push('  (PostgreSQL is not on this machine, or its processes could not be read: its share is not shown)');
+  }
+  const failed = results.checks.filter((c) => !c.pass);
+  lines.push('', `Targets: ${results.checks.length - failed.length} of ${results.checks.length} met.`);
+  for (const c of failed) {
+    const atMost = /p99|RSS|errors/.test(c.what);
+    const target = c.what.includes('share of') ? pct(c.target) : c.what.includes('×') || c.what.includes('/ --workers') ? `${c.target}×` : c.what.includes('p99') ? `${c.target} ms` : c.what.includes('RSS') ? `${c.target} MB` : c.target;
+    lines.push(`  ✗ ${c.what}: ${c.shown} (target ${atMost ? '≤' : '≥'} ${target})`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,49 @@
+// Lanes that will be compared with each other, measured in turns: a burst of load from elsewhere
+// on the machine falls on all of them alike, so their ratios hold on a noisy machine.
+import { opts, note } from './options.mjs';
+import { percentile } from './cannon.mjs';
+import { memoryNow } from './procfs.mjs';
+
+/**
+ * Measures lanes that will be compared with each other: each is warmed up, then they take turns in
+ * one-second slices until each has had `opts.seconds`, so a burst of load from elsewhere on the
+ * machine falls on all of them alike. Latency percentiles are over every 2xx response of the slices.
+ */
+export async function runGroup(lanes, pids) {
+  for (const l of lanes) await l.warm();
+  const acc = lanes.map(() => ({ responses: 0, seconds: 0, errors: 0, codes: {}, latencies: [] }));
+  for (let round = 0; round < opts.seconds; round++) {
+    for (const [i, l] of lanes.entries()) {
+      const r = await l.slice(1);
+      const a = acc[i];
+      a.responses += r.responses;
+      a.seconds += r.seconds;
+      a.errors += r.errors;
+      for (const [code, n] of Object.entries(r.codes)) a.codes[code] = (a.codes[code] ?? 0) + n;
+      for (const ms of r.latencies) a.latencies.push(ms);
+    }
+  }
+  const rows = [];
+  for (const [i, l] of lanes.entries()) {
+    const a = acc[i];
+    const row = {
+      subject: l.subject,
+      key: l.spec.key,
+      label: l.spec.label,
+      connections: l.connections,
+      rps: a.responses / Math.max(a.seconds, 0.001),
+      responses: a.responses,
+      seconds: Math.round(a.seconds * 100) / 100,
+      p50: percentile(a.latencies, 0.5),
+      p99: percentile(a.latencies, 0.99),
+      errors: a.errors,
+      codes: a.codes,
+      ...(await l.finish()),
+    };
+    // which path grows a server: its resident set right after, and the high-water mark so far
+    if (pids[l.subject]) Object.assign(row, memoryNow(pids[l.subject]));
+    note(`    ${row.subject}: ${Math.round(row.rps)}/s${l.subject === 'argon2' ? '' : `, p50 ${row.p50} ms, p99 ${row.p99} ms, errors ${row.errors}${row.errors ? ` ${JSON.stringify(row.codes)}` : ''}`}${row.rssMb ? `, RSS ${row.rssMb.toFixed(0)} MB` : ''}`);
+    rows.push(row);
+  }
+  return rows;
+}
