@@ -1,25 +1,22 @@
 // createApp({ config, store, clock, logger }): a complete Tollgate over one store, with no globals,
-// so tests run many isolated servers in one process.
+// so tests run many isolated servers in one process. It only composes: the domain (services.ts),
+// the protocol over it (protocol.ts), the HTTP app (http/app.ts) and the background jobs (jobs.ts).
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import Koa from 'koa';
-import { sql } from 'kysely';
+import type Koa from 'koa';
 import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config.js';
+import { createHttpApp } from './http/app.js';
 import { ArrivalStamper } from './http/arrival.js';
-import { documentResponder } from './http/documents.js';
-import { errorBodies, refuseCredentialsInQuery, requestLog, requestLogger, securityHeaderList, securityHeaders } from './http/middleware.js';
-import { createRouter, publicDocuments } from './http/routes.js';
+import { Metrics, type MetricsRenderer } from './http/metrics.js';
+import { publicDocuments } from './http/routes.js';
 import { SseHub } from './http/sse.js';
-import { keySchedule } from './keys/schedule.js';
+import { startJobs } from './jobs.js';
 import { type Logger, createLogger } from './logger.js';
-import { Metrics } from './metrics.js';
-import type { ProtocolEvents, Services } from './oauth/services.js';
-import { TokenEndpoint } from './oauth/tokenEndpoint.js';
-import { createServices } from './services.js';
-import { ClientRepository } from './store/clients.js';
-import { type Listener, type Store, migrate } from './store/database.js';
-import { DENY_LIST_CHANNEL } from './store/denyList.js';
-import { RefreshTokenRepository } from './store/refreshTokens.js';
+import type { ProtocolEvents } from './oauth/events.js';
+import type { TokenEndpoint } from './oauth/tokenEndpoint.js';
+import { createProtocol } from './protocol.js';
+import { type Domain, createServices } from './services.js';
+import { type Store, isReachable, migrate } from './store/database.js';
 
 export interface AppOptions {
   config: Config;
@@ -30,12 +27,12 @@ export interface AppOptions {
   /** Run background jobs (key reload, deny-list sync, pruning, scheduled rotation). Default true. */
   jobs?: boolean;
   events?: ProtocolEvents;
-  metrics?: { contentType: string; render(): Promise<string> };
+  metrics?: MetricsRenderer;
 }
 
 export interface App {
   koa: Koa;
-  services: Services;
+  services: Domain;
   tokenEndpoint: TokenEndpoint;
   /** The request handler for an http.Server: the public documents first (documents.ts), then Koa. */
   callback(): (req: IncomingMessage, res: ServerResponse) => Promise<void>;
@@ -52,129 +49,54 @@ export async function createApp(options: AppOptions): Promise<App> {
   const logger = options.logger ?? createLogger(config.log.level);
   await migrate(store);
   // GET /metrics by default: a registry of this app's own (tests build many apps in one process)
-  const builtInMetrics = options.metrics ? undefined : new Metrics();
-  const events = options.events ?? builtInMetrics?.events;
-  const services = createServices({ config, store, clock, logger, ...(options.kek ? { kek: options.kek } : {}), ...(events ? { events } : {}) });
-  if (await services.keys.ensureInitialKeys(config.keys.algorithm)) {
-    for (const key of await services.keys.repo.all()) await services.audit.record({ type: 'key.generated', detail: { kid: key.kid, alg: key.alg, state: key.state, initial: true } });
+  const builtIn = options.metrics ? undefined : new Metrics();
+  const events = options.events ?? builtIn?.events;
+  const domain = createServices({ config, store, clock, logger, ...(options.kek ? { kek: options.kek } : {}), ...(events ? { events } : {}) });
+  if (await domain.keys.ensureInitialKeys(config.keys.algorithm)) {
+    for (const key of await domain.keys.repo.all()) await domain.audit.record({ type: 'key.generated', detail: { kid: key.kid, alg: key.alg, state: key.state, initial: true } });
   }
-  await services.keyring.refresh(); // a wrong KEK fails here, before the server listens
-  await services.horizon.noteDefault();
-  await services.denyList.sync();
+  await domain.keyring.refresh(); // a wrong KEK fails here, before the server listens
+  await domain.horizon.noteDefault();
+  await domain.denyList.sync();
 
-  const tokenEndpoint = new TokenEndpoint(services);
-  const clientRepo = new ClientRepository(store.db);
+  const protocol = createProtocol(domain);
   const hub = new SseHub({
     heartbeatMs: config.denyList.heartbeatSeconds * 1000,
     maxStreamsPerClient: config.denyList.maxStreamsPerClient,
     maxStreams: config.denyList.maxStreams,
-    secretHashes: (ids) => clientRepo.secretHashes(ids),
+    secretHashes: (ids) => domain.clientAuth.secretHashes(ids),
     logger,
   });
   // removed or rotated here: its streams end at once (the hub's re-check catches the CLI's changes)
-  services.clients.onCredentialsChanged((clientId) => hub.endClient(clientId));
-  // Behind a trusted proxy, only the address it appended (the last X-Forwarded-For entry) is
-  // believed: earlier entries come from the client and would let it dodge the per-IP throttle.
-  const koa = new Koa({ proxy: config.server.trustProxy, maxIpsCount: 1 });
-  koa.silent = true;
-  if (builtInMetrics) {
-    builtInMetrics.observe(services, hub);
-    // outermost, so it sees the status the error middleware settled on
-    koa.use(builtInMetrics.http());
-  }
-  const https = config.issuer.startsWith('https:');
-  const documents = publicDocuments(services, tokenEndpoint.grantTypes);
-  koa.use(securityHeaders(https));
-  koa.use(requestLog(logger));
-  koa.use(errorBodies(logger));
-  koa.use(refuseCredentialsInQuery());
-  const arrivals = new ArrivalStamper(services.spends, clock);
-  const router = createRouter({
-    services,
-    arrivals,
-    tokenEndpoint,
+  domain.clients.onCredentialsChanged((clientId) => hub.endClient(clientId));
+  builtIn?.observe(domain, hub);
+  const http = createHttpApp({
+    ...protocol,
+    logger,
+    https: config.issuer.startsWith('https:'),
+    trustProxy: config.server.trustProxy,
+    arrivals: new ArrivalStamper(domain.spends, clock),
+    documents: publicDocuments({ issuer: config.issuer, jwksMaxAgeSeconds: config.keys.jwksMaxAgeSeconds, keyring: domain.keyring }, protocol.tokenEndpoint.grantTypes),
+    metrics: { builtIn, render: options.metrics },
+    clients: domain.clientAuth,
+    denyList: domain.denyList,
+    keyring: domain.keyring,
     hub,
-    metrics: options.metrics ?? builtInMetrics,
-    documents,
-    storeReachable: async () => {
-      try {
-        await sql`select 1`.execute(store.db);
-        return true;
-      } catch {
-        return false;
-      }
-    },
+    limits: config.server,
+    storeReachable: () => isReachable(store.db),
   });
-  koa.use(router.routes());
-  koa.use(router.allowedMethods());
-
-  const maintenance = createMaintenance(services, config, logger);
-  const timers: NodeJS.Timeout[] = [];
-  if (options.jobs !== false) {
-    const every = (ms: number, job: () => Promise<unknown>, name: string) => {
-      let running = false;
-      const t = setInterval(() => {
-        if (running) return;
-        running = true;
-        job()
-          .catch((err: unknown) => logger.error({ err, job: name }, 'background job failed'))
-          .finally(() => (running = false));
-      }, ms);
-      t.unref();
-      timers.push(t);
-    };
-    every(config.keys.reloadIntervalMs, () => services.keyring.refresh(), 'key reload');
-    every(config.denyList.syncIntervalMs, () => services.denyList.sync(), 'deny-list sync');
-    every(config.denyList.pruneIntervalSeconds * 1000, () => maintenance.prune(), 'prune');
-    every(Math.min(60_000, config.keys.reloadIntervalMs * 10), () => maintenance.keys(), 'key schedule');
-  }
-
-  // PostgreSQL: deny-list writes NOTIFY on commit and every instance LISTENs, so a revocation made on
-  // any instance reaches this one's SSE subscribers at once; the periodic sync stays as the fallback
-  // (and is all there is on SQLite, where --workers share one file)
-  let listener: Listener | undefined;
-  if (store.listen) {
-    const onNotify = () => void services.denyList.sync().catch((err: unknown) => logger.warn({ err }, 'deny-list sync after NOTIFY failed'));
-    listener = await store.listen(DENY_LIST_CHANNEL, onNotify, (err) => logger.warn({ err: err.message }, 'deny-list LISTEN connection lost; reconnecting'));
-  }
+  const jobs = await startJobs(domain, store, logger, { periodic: options.jobs !== false });
 
   return {
-    koa,
-    services,
-    tokenEndpoint,
+    koa: http.koa,
+    services: domain,
+    tokenEndpoint: protocol.tokenEndpoint,
     hub,
-    callback() {
-      const handle = koa.callback();
-      const answerDocument = documentResponder({ documents, securityHeaders: securityHeaderList(https), log: requestLogger(logger), metrics: builtInMetrics });
-      return (req, res) => {
-        arrivals.stamp(req);
-        return answerDocument(req, res) ? Promise.resolve() : handle(req, res);
-      };
-    },
-    async tick() {
-      await maintenance.keys();
-      await maintenance.prune();
-      await services.keyring.refresh();
-      await services.denyList.sync();
-    },
+    callback: () => http.callback(),
+    tick: () => jobs.tick(),
     async close() {
-      for (const t of timers) clearInterval(t);
-      await listener?.close();
+      await jobs.stop();
       hub.close();
-    },
-  };
-}
-
-function createMaintenance(services: Services, config: Config, logger: Logger) {
-  return {
-    /** Scheduled rotation and retired-key expiry (keys/schedule.ts). */
-    keys: keySchedule({ keys: services.keys, keyring: services.keyring, horizon: services.horizon, audit: services.audit, clock: services.clock, logger, policy: config.keys }),
-    async prune() {
-      const now = services.clock.now();
-      const deny = await services.denyList.prune();
-      const failures = await services.throttle.prune();
-      const families = await new RefreshTokenRepository(services.db).pruneExpired(now);
-      if (deny + failures + families > 0) logger.debug({ deny, failures, families }, 'pruned expired rows');
     },
   };
 }

@@ -1,6 +1,10 @@
-// Builds the domain services over one store: used by the HTTP app, the CLI and tests alike.
+// The composition root's domain: every domain service over one store, each built with exactly what
+// it uses. The HTTP app (app.ts) and the CLI take from it what they need; tests reach into it.
+// Nothing below the root receives it whole.
 import { Audit } from './audit/audit.js';
 import { UsernamePseudonyms } from './audit/pseudonym.js';
+import { ClientAuthenticator } from './clients/authentication.js';
+import type { ClientDefaults } from './clients/client.js';
 import { ClientService } from './clients/clients.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
@@ -9,12 +13,16 @@ import { deriveKey, loadKeyEncryptionKey } from './keys/encryption.js';
 import { KeyManager } from './keys/keyManager.js';
 import { Keyring } from './keys/keyring.js';
 import type { Logger } from './logger.js';
-import { type ProtocolEvents, type Services, noEvents } from './oauth/services.js';
-import type { Store } from './store/database.js';
+import { type ProtocolEvents, noEvents } from './oauth/events.js';
+import { GRANT_TYPES } from './oauth/grants/grant.js';
+import type { Db, Store } from './store/database.js';
 import { AccessHorizon } from './tokens/accessHorizon.js';
+import { AccessTokenRevocations } from './tokens/accessTokenRevocations.js';
 import { AccessTokens } from './tokens/accessTokens.js';
+import { RefreshFamilies } from './tokens/refreshFamilies.js';
 import { RefreshTokenMinter } from './tokens/refreshTokens.js';
 import { SpendLedger } from './tokens/spendLedger.js';
+import { UserDirectory } from './users/directory.js';
 import { PasswordHasher } from './users/passwords.js';
 import { LoginThrottle } from './users/throttle.js';
 import { UserService } from './users/users.js';
@@ -29,9 +37,43 @@ export interface ServiceOptions {
   kek?: Buffer;
 }
 
-export function createServices(options: ServiceOptions): Services {
+export interface Domain {
+  config: Config;
+  db: Db;
+  clock: Clock;
+  logger: Logger;
+  events: ProtocolEvents;
+  audit: Audit;
+  keys: KeyManager;
+  keyring: Keyring;
+  accessTokens: AccessTokens;
+  accessTokenRevocations: AccessTokenRevocations;
+  refreshTokens: RefreshTokenMinter;
+  families: RefreshFamilies;
+  spends: SpendLedger;
+  denyList: DenyList;
+  hasher: PasswordHasher;
+  throttle: LoginThrottle;
+  directory: UserDirectory;
+  users: UserService;
+  clients: ClientService;
+  clientAuth: ClientAuthenticator;
+  horizon: AccessHorizon;
+}
+
+export function clientDefaults(config: Config): ClientDefaults {
+  return {
+    accessTokenSeconds: config.accessTokens.ttlSeconds,
+    refreshIdleSeconds: config.refreshTokens.idleTtlSeconds,
+    refreshAbsoluteSeconds: config.refreshTokens.absoluteTtlSeconds,
+    retryGraceSeconds: config.refreshTokens.retryGraceSeconds,
+  };
+}
+
+export function createServices(options: ServiceOptions): Domain {
   const { config, store, clock, logger } = options;
   const db = store.db;
+  const clockToleranceSeconds = config.accessTokens.clockToleranceSeconds;
   const kek = options.kek ?? loadKeyEncryptionKey(config.keys.encryptionKey, config.keys.encryptionKeyFile);
   // names typed at sign-in are stored as HMACs under this key (the audit trail, the throttle's counters)
   const pseudonyms = new UsernamePseudonyms(deriveKey(kek, 'username pseudonym'));
@@ -39,24 +81,34 @@ export function createServices(options: ServiceOptions): Services {
   const keyring = new Keyring({ db, kek });
   const denyList = new DenyList({ db, clock, logger });
   const hasher = new PasswordHasher(config.passwords);
-  const horizon = new AccessHorizon({ db, clock, defaultTtlSeconds: config.accessTokens.ttlSeconds, clockToleranceSeconds: config.accessTokens.clockToleranceSeconds });
+  const horizon = new AccessHorizon({ db, clock, defaultTtlSeconds: config.accessTokens.ttlSeconds, clockToleranceSeconds });
+  const refreshTokens = new RefreshTokenMinter(deriveKey(kek, 'refresh-token successor'));
+  const spends = new SpendLedger();
+  const families = new RefreshFamilies({ db, clock, minter: refreshTokens, spends, denyList, audit, clockToleranceSeconds, logger });
+  const clients = new ClientService({ db, clock, audit, denyList, horizon, families, defaultTtlSeconds: config.accessTokens.ttlSeconds, grantTypes: GRANT_TYPES });
+  const clientAuth = new ClientAuthenticator({ db, defaults: clientDefaults(config) });
+  clients.onChanged((id) => clientAuth.forget(id));
   return {
     config,
     db,
     clock,
     logger,
+    events: options.events ?? noEvents,
     audit,
     keys: new KeyManager({ db, kek, clock, denyList, horizon }),
     keyring,
-    accessTokens: new AccessTokens({ keyring, clock, issuer: config.issuer, clockToleranceSeconds: config.accessTokens.clockToleranceSeconds }),
-    refreshTokens: new RefreshTokenMinter(deriveKey(kek, 'refresh-token successor')),
-    spends: new SpendLedger(),
+    accessTokens: new AccessTokens({ keyring, clock, issuer: config.issuer, clockToleranceSeconds }),
+    accessTokenRevocations: new AccessTokenRevocations({ db, denyList, audit, clockToleranceSeconds }),
+    refreshTokens,
+    families,
+    spends,
     denyList,
     hasher,
     throttle: new LoginThrottle({ db, clock, policy: config.throttle, pseudonyms }),
-    users: new UserService({ db, clock, hasher, denyList, audit, horizon }),
-    clients: new ClientService({ db, clock, audit, denyList, horizon, defaultTtlSeconds: config.accessTokens.ttlSeconds }),
-    events: options.events ?? noEvents,
+    directory: new UserDirectory({ db }),
+    users: new UserService({ db, clock, hasher, denyList, audit, horizon, families }),
+    clients,
+    clientAuth,
     horizon,
   };
 }

@@ -1,17 +1,14 @@
 // The audit trail: who did what, when, from where. Never a secret: callers pass identifiers only.
-import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../logger.js';
 import { AuditRepository, type NewAuditEvent } from '../store/audit.js';
-import type { Database } from '../store/schema.js';
 import type { UsernamePseudonyms } from './pseudonym.js';
+import type { Db } from '../store/database.js';
 
 export type AuditType =
   | 'sign_in.success'
   | 'sign_in.failure'
   | 'sign_in.throttled'
-  | 'token.issued'
-  | 'refresh.rotated'
   | 'refresh.retry'
   | 'refresh.reuse_detected'
   | 'token.revoked'
@@ -36,7 +33,7 @@ export interface AuditEvent extends NewAuditEvent {
 }
 
 export class Audit {
-  constructor(private readonly deps: { db: Kysely<Database>; clock: Clock; logger?: Logger; pseudonyms: UsernamePseudonyms }) {}
+  constructor(private readonly deps: { db: Db; clock: Clock; logger?: Logger; pseudonyms: UsernamePseudonyms }) {}
 
   /**
    * How the trail names a username that matches no account: a keyed hash, never the text typed
@@ -47,7 +44,7 @@ export class Audit {
   }
 
   /** Records an event; a failure to record is logged, never turned into a failed request. */
-  async record(event: AuditEvent, db: Kysely<Database> = this.deps.db): Promise<void> {
+  async record(event: AuditEvent, db: Db = this.deps.db): Promise<void> {
     try {
       await new AuditRepository(db).insert(event, this.deps.clock.now());
     } catch (e) {

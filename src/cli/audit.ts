@@ -1,6 +1,6 @@
 // tollgate audit [--user U] [--type T] [--since DATE]
 import type { Command } from 'commander';
-import type { Services } from '../oauth/services.js';
+import type { Domain as Services } from '../services.js';
 import { AuditRepository, type AuditQuery } from '../store/audit.js';
 import type { AuditEventRow } from '../store/schema.js';
 import { UserRepository } from '../store/users.js';

@@ -5,7 +5,7 @@ import { systemClock } from '../clock.js';
 import { type Config, ConfigError, loadConfig } from '../config.js';
 import { KeyEncryptionError } from '../keys/encryption.js';
 import { createLogger } from '../logger.js';
-import type { Services } from '../oauth/services.js';
+import type { Domain as Services } from '../services.js';
 import { createServices } from '../services.js';
 import { type Store, migrate, openStore } from '../store/database.js';
 

@@ -1,20 +1,18 @@
 // OAuth clients: confidential (a generated 256-bit `tgs_…` secret, stored as SHA-256, compared in
 // constant time) or public; allowed grants, allowed scopes, the audience of their access tokens,
 // optional per-client lifetimes and refresh retry grace.
-import type { Kysely } from 'kysely';
 import type { Audit } from '../audit/audit.js';
 import { type Clock, seconds } from '../clock.js';
 import type { DenyList, NewDenyEntry } from '../denylist/denyList.js';
-import { isScopeToken } from '../oauth/scope.js';
+import { isScopeToken } from '../tokens/scope.js';
 import { ClientRepository } from '../store/clients.js';
-import { RefreshTokenRepository } from '../store/refreshTokens.js';
-import type { Client, Database } from '../store/schema.js';
+import type { Client } from '../store/schema.js';
 import { UserRepository } from '../store/users.js';
 import type { AccessHorizon } from '../tokens/accessHorizon.js';
-import { CLIENT_SECRET_PREFIX, digestsEqual, isWellFormedSecret, mintSecret, sha256Hex } from '../tokens/secrets.js';
+import type { RefreshFamilies } from '../tokens/refreshFamilies.js';
+import { CLIENT_SECRET_PREFIX, mintSecret, sha256Hex } from '../tokens/secrets.js';
+import { type Db, inTransaction } from '../store/database.js';
 
-export const GRANT_TYPES = ['password', 'refresh_token', 'client_credentials'] as const;
-export type GrantType = (typeof GRANT_TYPES)[number];
 
 export class ClientError extends Error {
   override name = 'ClientError';
@@ -71,12 +69,8 @@ export function clientView(c: Client): ClientView {
   };
 }
 
-export function allowsGrant(client: Client, grant: string): boolean {
-  return client.grants.split(' ').includes(grant);
-}
-
-function validate(spec: ClientSpec, isPublic: boolean): void {
-  for (const g of spec.grants ?? []) if (!(GRANT_TYPES as readonly string[]).includes(g)) throw new ClientError(`unknown grant ${g} (one of ${GRANT_TYPES.join(', ')})`);
+function validate(spec: ClientSpec, isPublic: boolean, grantTypes: readonly string[]): void {
+  for (const g of spec.grants ?? []) if (!grantTypes.includes(g)) throw new ClientError(`unknown grant ${g} (one of ${grantTypes.join(', ')})`);
   if (isPublic && spec.grants?.includes('client_credentials')) throw new ClientError('a public client cannot use client_credentials');
   if (spec.scope !== undefined) for (const s of spec.scope.split(' ').filter(Boolean)) if (!isScopeToken(s)) throw new ClientError(`invalid scope ${JSON.stringify(s)}`);
   if (spec.audience !== undefined && !AUDIENCE.test(spec.audience)) throw new ClientError('an audience is 1 to 256 visible characters');
@@ -86,46 +80,37 @@ function validate(spec: ClientSpec, isPublic: boolean): void {
   if (ttl !== undefined && ttl !== null && (!Number.isInteger(ttl) || ttl < 1 || ttl > 86400)) throw new ClientError('an access-token lifetime is 1 to 86400 seconds');
 }
 
-/**
- * Every authenticated request needs its client row; a running server keeps rows for a second, so
- * a change made elsewhere (the CLI, another instance) still takes effect within the 2 s that
- * INTERFACE.md promises. Freshness is wall time, not protocol time, hence performance.now().
- */
-const CLIENT_CACHE_MS = 1000;
-
 export interface ClientServiceDeps {
-  db: Kysely<Database>;
+  db: Db;
   clock: Clock;
   audit: Audit;
   denyList: DenyList;
   horizon: AccessHorizon;
   /** The configured default access-token lifetime, seconds (a client's `access_token_ttl` null). */
   defaultTtlSeconds: number;
+  families: RefreshFamilies;
+  /** The grant types a client may be given (the protocol's). */
+  grantTypes: readonly string[];
 }
-const CLIENT_CACHE_MAX = 10_000;
 
 export class ClientService {
   private readonly repo: ClientRepository;
-  private readonly cache = new Map<string, { client: Client; at: number }>();
   private readonly credentialListeners = new Set<(clientId: string) => void>();
+
+  private readonly changeListeners = new Set<(clientId: string) => void>();
 
   /** Called after a client is removed or its secret rotated through this service (the SSE hub ends its streams). */
   onCredentialsChanged(listener: (clientId: string) => void): void {
     this.credentialListeners.add(listener);
   }
 
-  private async cachedFind(clientId: string): Promise<Client | undefined> {
-    const hit = this.cache.get(clientId);
-    const now = performance.now();
-    if (hit && now - hit.at < CLIENT_CACHE_MS) return hit.client;
-    const client = await this.repo.find(clientId);
-    if (!client) {
-      this.cache.delete(clientId);
-      return undefined;
-    }
-    if (this.cache.size >= CLIENT_CACHE_MAX) this.cache.clear();
-    this.cache.set(clientId, { client, at: now });
-    return client;
+  /** Called after any change to a client through this service (the authenticator drops its cached copy). */
+  onChanged(listener: (clientId: string) => void): void {
+    this.changeListeners.add(listener);
+  }
+
+  private changed(clientId: string): void {
+    for (const listener of this.changeListeners) listener(clientId);
   }
 
   constructor(private readonly deps: ClientServiceDeps) {
@@ -150,7 +135,7 @@ export class ClientService {
     if (!CLIENT_ID.test(clientId)) throw new ClientError('a client_id has 1 to 128 printable ASCII characters (RFC 6749 VSCHAR)');
     if (hasUuidForm(clientId)) throw new ClientError('a client_id may not have the form of a UUID: users\' ids (the sub of their tokens) have it');
     const isPublic = spec.public ?? false;
-    validate(spec, isPublic);
+    validate(spec, isPublic, this.deps.grantTypes);
     if (spec.audience === undefined && !AUDIENCE.test(clientId)) throw new ClientError('this client_id has a space: give an --audience (an audience is 1 to 256 visible characters)');
     if (await this.repo.find(clientId)) throw new ClientError(`client ${clientId} already exists`);
     if (await new UserRepository(this.deps.db).byId(clientId)) throw new ClientError(`${clientId} is a user's id: a client named so would get tokens with that user's sub`);
@@ -178,20 +163,20 @@ export class ClientService {
 
   async update(clientId: string, spec: ClientSpec): Promise<ClientView> {
     const current = await this.find(clientId);
-    validate(spec, current.public === 1);
+    validate(spec, current.public === 1, this.deps.grantTypes);
     const values: Partial<Client> = { updated_at: this.deps.clock.now() };
     if (spec.grants && spec.grants.length > 0) values.grants = [...new Set(spec.grants)].join(' ');
     if (spec.scope !== undefined) values.scope = [...new Set(spec.scope.split(' ').filter(Boolean))].join(' ');
     if (spec.audience !== undefined) values.audience = spec.audience;
     if (spec.refreshGraceSeconds !== undefined) values.refresh_grace_seconds = spec.refreshGraceSeconds;
     if (spec.accessTokenTtl !== undefined) values.access_token_ttl = spec.accessTokenTtl;
-    await this.deps.db.transaction().execute(async (trx) => {
+    await inTransaction(this.deps.db, async (trx) => {
       // tokens issued under the old lifetime outlive the change: deny entries must cover them
       if (spec.accessTokenTtl !== undefined) await this.deps.horizon.issuedWith(this.ttlOf(current), trx);
       await new ClientRepository(trx).update(clientId, values);
     });
-    this.cache.delete(clientId);
     await this.deps.audit.record({ type: 'client.updated', client_id: clientId, detail: { changed: Object.keys(values).filter((k) => k !== 'updated_at') } });
+    this.changed(clientId);
     return clientView({ ...current, ...values });
   }
 
@@ -205,26 +190,20 @@ export class ClientService {
    * token issued to it, client_credentials ones included (a `client` entry up to now).
    */
   async remove(clientId: string): Promise<{ families: number }> {
-    this.cache.delete(clientId);
     const now = this.deps.clock.now();
-    const families = await this.deps.db.transaction().execute(async (trx) => {
+    const families = await inTransaction(this.deps.db, async (trx) => {
       const client = await new ClientRepository(trx).find(clientId);
       if (!client) throw new ClientError(`no client ${clientId}`);
-      const tokens = new RefreshTokenRepository(trx);
-      const entries: NewDenyEntry[] = [];
-      let revoked = 0;
-      for (const family of await tokens.familiesWithLiveTokensOfClient(clientId, now)) {
-        if (await tokens.revokeFamily(family.id, now, 'client removed')) revoked++;
-        entries.push({ type: 'sid', value: family.id, expires_at: Math.ceil(family.access_expires_at / 1000) + this.deps.horizon.toleranceSeconds });
-      }
+      const revoked = await this.deps.families.revokeAllOfClient(clientId, 'client removed', now, trx);
+      const entries: NewDenyEntry[] = [...revoked.entries];
       await this.deps.horizon.issuedWith(this.ttlOf(client), trx);
       entries.push({ type: 'client', value: clientId, issued_before: seconds(now), expires_at: await this.deps.horizon.until(trx) });
       await this.deps.denyList.add(entries, trx);
       // last: the families go with the client (ON DELETE CASCADE), their sids are denied above
       await new ClientRepository(trx).remove(clientId);
-      return revoked;
+      return revoked.count;
     });
-    this.cache.delete(clientId);
+    this.changed(clientId);
     for (const listener of this.credentialListeners) listener(clientId);
     await this.deps.denyList.sync();
     await this.deps.audit.record({ type: 'client.removed', client_id: clientId, detail: { families } });
@@ -236,22 +215,9 @@ export class ClientService {
     if (current.public === 1) throw new ClientError(`client ${clientId} is public: it has no secret`);
     const secret = mintSecret(CLIENT_SECRET_PREFIX);
     await this.repo.update(clientId, { secret_hash: sha256Hex(secret), updated_at: this.deps.clock.now() });
-    this.cache.delete(clientId);
+    this.changed(clientId);
     for (const listener of this.credentialListeners) listener(clientId);
     await this.deps.audit.record({ type: 'client.secret_rotated', client_id: clientId });
     return secret;
-  }
-
-  /**
-   * The client if the credentials hold, else undefined. A confidential client needs its secret; a
-   * public client must send none. The secret's shape and checksum are checked before any lookup.
-   */
-  async authenticate(clientId: string, secret: string | undefined): Promise<Client | undefined> {
-    if (secret !== undefined && !isWellFormedSecret(CLIENT_SECRET_PREFIX, secret)) return undefined;
-    const client = await this.cachedFind(clientId);
-    if (!client) return undefined;
-    if (client.public === 1) return secret === undefined ? client : undefined;
-    if (secret === undefined || client.secret_hash === null) return undefined;
-    return digestsEqual(sha256Hex(secret), client.secret_hash) ? client : undefined;
   }
 }

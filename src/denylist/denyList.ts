@@ -2,15 +2,14 @@
 // clients by `sub` / `client_id` + `issued_before`, removed signing keys by `kid`. The table is
 // the source of truth; every process keeps an in-memory copy synced by cursor (feed.ts), so
 // introspection is a map lookup (denyIndex.ts) and pages are served from memory (pages.ts).
-import type { Kysely } from 'kysely';
 import { type Clock, seconds } from '../clock.js';
 import type { Logger } from '../logger.js';
 import { DenyListRepository, type NewDenyEntry } from '../store/denyList.js';
-import type { Database } from '../store/schema.js';
 import { type DeniableClaims, DenyIndex } from './denyIndex.js';
 import type { FeedEvent } from './entries.js';
 import { Feed } from './feed.js';
 import { FeedPages } from './pages.js';
+import type { Db } from '../store/database.js';
 
 export type { DeniableClaims };
 export type { FeedEntry, FeedEvent, FeedPage, NewDenyEntry } from './entries.js';
@@ -21,13 +20,13 @@ export class DenyList {
   private readonly feed: Feed;
   private readonly pages: FeedPages;
 
-  constructor(private readonly deps: { db: Kysely<Database>; clock: Clock; logger?: Logger | undefined }) {
+  constructor(private readonly deps: { db: Db; clock: Clock; logger?: Logger | undefined }) {
     this.feed = new Feed({ db: deps.db, clock: deps.clock, remember: (row) => this.index.remember(row) });
     this.pages = new FeedPages(this.feed);
   }
 
   /** Writes entries (inside the caller's transaction when given). Call `sync()` after commit. */
-  async add(entries: NewDenyEntry[], db: Kysely<Database> = this.deps.db): Promise<void> {
+  async add(entries: NewDenyEntry[], db: Db = this.deps.db): Promise<void> {
     await new DenyListRepository(db).insert(entries, this.deps.clock.now());
   }
 

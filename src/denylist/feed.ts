@@ -2,11 +2,11 @@
 // process pulls what is new after its cursor into memory (entries written by the CLI or another
 // worker arrive within one sync interval, or at once on a PostgreSQL NOTIFY), hands each entry to
 // the index and pushes the live ones to its SSE subscribers.
-import type { Kysely } from 'kysely';
 import { type Clock, seconds } from '../clock.js';
 import { DenyListRepository } from '../store/denyList.js';
-import type { Database, DenyListRow } from '../store/schema.js';
+import type { DenyListRow } from '../store/schema.js';
 import { type FeedEntry, type FeedEvent, PAGE, toFeedEntry } from './entries.js';
+import type { Db } from '../store/database.js';
 
 export interface LoggedEntry {
   id: number;
@@ -14,7 +14,7 @@ export interface LoggedEntry {
 }
 
 export interface FeedDeps {
-  db: Kysely<Database>;
+  db: Db;
   clock: Clock;
   /** Called with every row pulled, expired or not, before subscribers hear of it. */
   remember(row: DenyListRow): void;

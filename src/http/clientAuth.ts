@@ -5,8 +5,8 @@
 import type { Context } from 'koa';
 import { isClientId } from '../clients/clients.js';
 import { InvalidClient, InvalidRequest } from '../oauth/errors.js';
-import type { Services } from '../oauth/services.js';
-import type { Client } from '../store/schema.js';
+import type { ClientAuthenticator } from '../clients/authentication.js';
+import type { Client } from '../clients/client.js';
 
 export interface PresentedCredentials {
   clientId: string;
@@ -60,13 +60,13 @@ export interface AuthOptions {
   confidentialOnly?: boolean;
 }
 
-export async function authenticateClient(ctx: Context, services: Services, params: ReadonlyMap<string, string> | undefined, options: AuthOptions = {}): Promise<Client> {
+export async function authenticateClient(ctx: Context, clients: ClientAuthenticator, params: ReadonlyMap<string, string> | undefined, options: AuthOptions = {}): Promise<Client> {
   const creds = presentedCredentials(ctx, params);
   if (!creds) throw failure('client authentication is required', false);
   const basic = creds.method === 'client_secret_basic';
-  const client = await services.clients.authenticate(creds.clientId, creds.secret);
+  const client = await clients.authenticate(creds.clientId, creds.secret);
   if (!client) throw failure('client authentication failed', basic);
-  if (options.confidentialOnly && client.public === 1) throw failure('this endpoint needs a confidential client', basic);
-  ctx.state.clientId = client.client_id;
+  if (options.confidentialOnly && client.isPublic) throw failure('this endpoint needs a confidential client', basic);
+  ctx.state.clientId = client.id;
   return client;
 }

@@ -3,33 +3,40 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import { parseCursor } from '../denylist/denyList.js';
 import { InvalidRequest } from '../oauth/errors.js';
-import { introspect } from '../oauth/introspection.js';
-import { parseHint, revoke } from '../oauth/revocation.js';
-import type { Services } from '../oauth/services.js';
+import type { Introspect } from '../oauth/introspection.js';
+import { type Revoke, parseHint } from '../oauth/revocation.js';
+import type { ClientAuthenticator } from '../clients/authentication.js';
+import type { DenyList } from '../denylist/denyList.js';
+import type { Keyring } from '../keys/keyring.js';
 import type { TokenEndpoint } from '../oauth/tokenEndpoint.js';
 import type { ArrivalStamper } from './arrival.js';
-import { readForm } from './body.js';
+import { type BodyLimits, readForm } from './body.js';
 import { type Document, notModified } from './documents.js';
 import { etagMatches } from './etag.js';
 import { authenticateClient } from './clientAuth.js';
 import { noStore } from './middleware.js';
 import { type SseHub, streamDenyList } from './sse.js';
+import type { MetricsRenderer } from './metrics.js';
 
 export interface RouteDeps {
-  services: Services;
   tokenEndpoint: TokenEndpoint;
+  revoke: Revoke;
+  introspect: Introspect;
+  clients: ClientAuthenticator;
+  denyList: DenyList;
+  keyring: Pick<Keyring, 'hasActiveKey'>;
   hub: SseHub;
   /** Request arrival stamps (the refresh grant's race judgement). */
   arrivals: ArrivalStamper;
+  limits: BodyLimits;
   /** Readiness beyond "the keyring has an active key": the store answers. */
   storeReachable(): Promise<boolean>;
-  metrics?: { contentType: string; render(): Promise<string> } | undefined;
+  metrics?: MetricsRenderer | undefined;
   /** The public documents by path (see publicDocuments). */
   documents: ReadonlyMap<string, () => Document>;
 }
 
-export function metadata(services: Services, grantTypes: string[]): Record<string, unknown> {
-  const issuer = services.config.issuer;
+export function metadata(issuer: string, grantTypes: string[]): Record<string, unknown> {
   return {
     issuer,
     token_endpoint: `${issuer}/token`,
@@ -47,14 +54,14 @@ export function metadata(services: Services, grantTypes: string[]): Record<strin
 }
 
 /** The JWKS and the RFC 8414 metadata, by path, each as it is to be served now. */
-export function publicDocuments(services: Services, grantTypes: string[]): ReadonlyMap<string, () => Document> {
-  const metadataDocument: Document = { body: JSON.stringify(metadata(services, grantTypes)), contentType: 'application/json; charset=utf-8', cacheControl: 'public, max-age=3600' };
-  const jwksCache = `public, max-age=${services.config.keys.jwksMaxAgeSeconds}`;
+export function publicDocuments(deps: { issuer: string; jwksMaxAgeSeconds: number; keyring: Pick<Keyring, 'jwks'> }, grantTypes: string[]): ReadonlyMap<string, () => Document> {
+  const metadataDocument: Document = { body: JSON.stringify(metadata(deps.issuer, grantTypes)), contentType: 'application/json; charset=utf-8', cacheControl: 'public, max-age=3600' };
+  const jwksCache = `public, max-age=${deps.jwksMaxAgeSeconds}`;
   return new Map([
     [
       '/.well-known/jwks.json',
       (): Document => {
-        const { body, etag } = services.keyring.jwks();
+        const { body, etag } = deps.keyring.jwks();
         return { body, etag, contentType: 'application/jwk-set+json', cacheControl: jwksCache };
       },
     ],
@@ -63,25 +70,24 @@ export function publicDocuments(services: Services, grantTypes: string[]): Reado
 }
 
 export function createRouter(deps: RouteDeps): Router {
-  const { services, tokenEndpoint, hub } = deps;
-  const limits = services.config.server;
+  const { tokenEndpoint, hub, clients, denyList, limits } = deps;
   const router = new Router();
 
   router.post('/token', async (ctx) => {
     const { arrival, at: receivedAt } = deps.arrivals.of(ctx.req);
     noStore(ctx);
     const params = await readForm(ctx, limits);
-    const client = await authenticateClient(ctx, services, params);
+    const client = await authenticateClient(ctx, clients, params);
     ctx.body = await tokenEndpoint.handle({ params, client, ip: ctx.ip, receivedAt, arrival });
   });
 
   router.post('/revoke', async (ctx) => {
     noStore(ctx);
     const params = await readForm(ctx, limits);
-    const client = await authenticateClient(ctx, services, params);
+    const client = await authenticateClient(ctx, clients, params);
     const token = params.get('token');
     if (!token) throw new InvalidRequest('the token parameter is required');
-    await revoke(services, client, token, parseHint(params.get('token_type_hint')), ctx.ip);
+    await deps.revoke(client, token, parseHint(params.get('token_type_hint')), ctx.ip);
     ctx.status = 200;
     ctx.body = '';
   });
@@ -89,11 +95,10 @@ export function createRouter(deps: RouteDeps): Router {
   router.post('/introspect', async (ctx) => {
     noStore(ctx);
     const params = await readForm(ctx, limits);
-    await authenticateClient(ctx, services, params, { confidentialOnly: true });
+    await authenticateClient(ctx, clients, params, { confidentialOnly: true });
     const token = params.get('token');
     if (token === undefined) throw new InvalidRequest('the token parameter is required');
-    const hint = params.get('token_type_hint');
-    ctx.body = await introspect(services, token, hint === 'access_token' || hint === 'refresh_token' ? hint : undefined);
+    ctx.body = await deps.introspect(token);
   });
 
   // the Koa side of the public documents: documents.ts answers the exact paths ahead of Koa,
@@ -113,11 +118,11 @@ export function createRouter(deps: RouteDeps): Router {
   }
 
   router.get('/deny-list', async (ctx) => {
-    await authenticateClient(ctx, services, undefined, { confidentialOnly: true });
+    await authenticateClient(ctx, clients, undefined, { confidentialOnly: true });
     const after = parseCursor(typeof ctx.query.after === 'string' ? ctx.query.after : Array.isArray(ctx.query.after) ? '' : undefined);
     if (after === undefined) throw new InvalidRequest('after is not a cursor of this feed');
-    if (await services.denyList.isPastHead(after)) throw new InvalidRequest('after is beyond the newest entry of this feed: start again without it');
-    const { body, etag } = await services.denyList.renderedPage(after);
+    if (await denyList.isPastHead(after)) throw new InvalidRequest('after is beyond the newest entry of this feed: start again without it');
+    const { body, etag } = await denyList.renderedPage(after);
     ctx.set('Cache-Control', 'no-cache');
     ctx.set('ETag', etag);
     ctx.type = 'application/json';
@@ -129,9 +134,9 @@ export function createRouter(deps: RouteDeps): Router {
   });
 
   router.get('/deny-list/events', async (ctx) => {
-    const client = await authenticateClient(ctx, services, undefined, { confidentialOnly: true });
+    const client = await authenticateClient(ctx, clients, undefined, { confidentialOnly: true });
     // the secret hash this authentication matched: the stream ends when it changes (sse.ts)
-    await streamDenyList(ctx, services, hub, { clientId: client.client_id, secretHash: client.secret_hash });
+    await streamDenyList(ctx, denyList, hub, { clientId: client.id, secretHash: client.secretHash });
   });
 
   router.get('/healthz', (ctx: Context) => {
@@ -142,7 +147,7 @@ export function createRouter(deps: RouteDeps): Router {
   router.get('/readyz', async (ctx: Context) => {
     ctx.set('Cache-Control', 'no-store');
     const store = await deps.storeReachable();
-    const key = services.keyring.hasActiveKey();
+    const key = deps.keyring.hasActiveKey();
     ctx.status = store && key ? 200 : 503;
     ctx.body = { status: store && key ? 'ready' : 'not ready', store: store ? 'ok' : 'unreachable', signing_key: key ? 'ok' : 'missing' };
   });

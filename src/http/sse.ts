@@ -4,10 +4,9 @@
 // a timer) and ends the streams of a client that was removed or whose secret was rotated.
 import { PassThrough } from 'node:stream';
 import type { Context } from 'koa';
-import { type FeedEvent, parseCursor } from '../denylist/denyList.js';
+import { type DenyList, type FeedEvent, parseCursor } from '../denylist/denyList.js';
 import type { Logger } from '../logger.js';
 import { InvalidRequest, OAuthError } from '../oauth/errors.js';
-import type { Services } from '../oauth/services.js';
 
 /** Who opened a stream: the client, and the secret hash its authentication matched. */
 export interface StreamOwner {
@@ -177,11 +176,11 @@ export function formatEvent(e: FeedEvent): string {
   return `id: ${e.cursor}\nevent: deny\ndata: ${JSON.stringify(e.entry)}\n\n`;
 }
 
-export async function streamDenyList(ctx: Context, services: Services, hub: SseHub, owner: StreamOwner): Promise<void> {
+export async function streamDenyList(ctx: Context, denyList: DenyList, hub: SseHub, owner: StreamOwner): Promise<void> {
   const from = ctx.get('last-event-id') || (typeof ctx.query.after === 'string' ? ctx.query.after : undefined);
   const after = parseCursor(from || undefined);
   if (after === undefined) throw new InvalidRequest('Last-Event-ID is not a cursor of this feed');
-  if (await services.denyList.isPastHead(after)) throw new InvalidRequest('Last-Event-ID is beyond the newest entry of this feed: start again without it');
+  if (await denyList.isPastHead(after)) throw new InvalidRequest('Last-Event-ID is beyond the newest entry of this feed: start again without it');
 
   const stream = new PassThrough();
   // counted in before anything else can await: the caps hold however many requests race
@@ -205,7 +204,7 @@ export async function streamDenyList(ctx: Context, services: Services, hub: SseH
     }
   };
   // subscribe before catching up, so nothing committed in between is missed
-  const unsubscribe = services.denyList.subscribe((events) => (live ? send(events) : buffered.push(...events)));
+  const unsubscribe = denyList.subscribe((events) => (live ? send(events) : buffered.push(...events)));
   const heartbeat = setInterval(() => write(': heartbeat\n\n'), hub.heartbeatMs);
   heartbeat.unref();
   const close = () => {
@@ -229,7 +228,7 @@ export async function streamDenyList(ctx: Context, services: Services, hub: SseH
   try {
     let cursor = after;
     for (;;) {
-      const events = await services.denyList.events(cursor);
+      const events = await denyList.events(cursor);
       if (events.length === 0) break;
       send(events);
       cursor = Number(events[events.length - 1]?.cursor ?? cursor);

@@ -2,19 +2,19 @@
 // before they sign, rotated in one compare-and-set transaction, and removed (unpublished) with a
 // `kid` deny-list entry while tokens they signed may still be live. Used by the server (the
 // schedule, the first start), the CLI and tests.
-import type { Kysely } from 'kysely';
 import type { Clock } from '../clock.js';
 import type { DenyList } from '../denylist/denyList.js';
-import type { Database, SigningKeyRow } from '../store/schema.js';
+import type { SigningKeyRow } from '../store/schema.js';
 import { SigningKeyRepository } from '../store/signingKeys.js';
 import type { AccessHorizon } from '../tokens/accessHorizon.js';
 import { decryptPrivateKey, encryptPrivateKey } from './encryption.js';
 import { generateSigningKey } from './generate.js';
 import { parsePrivateKey } from './import.js';
 import { type JwkPair, KeyError, PUBLISHED_STATES, type PublicJwk, type SigningAlgorithm, importActive } from './signingKey.js';
+import { type Db, inTransaction } from '../store/database.js';
 
 export interface KeyManagerDeps {
-  db: Kysely<Database>;
+  db: Db;
   kek: Buffer;
   clock: Clock;
   denyList: DenyList;
@@ -60,7 +60,7 @@ export class KeyManager {
     const active = await generateSigningKey(alg);
     const next = await generateSigningKey(alg);
     try {
-      await this.deps.db.transaction().execute(async (trx) => {
+      await inTransaction(this.deps.db, async (trx) => {
         const repo = new SigningKeyRepository(trx);
         if ((await repo.byState('active')).length > 0) return;
         await this.insertKey(repo, 'active', active);
@@ -94,7 +94,7 @@ export class KeyManager {
     const current = options.ifActive ?? (await this.repo.byState('active'))[0]?.kid;
     if (!current) throw new KeyError('there is no active key to rotate (start the server once: it creates the first keys)');
     const fresh = await generateSigningKey(alg);
-    return this.deps.db.transaction().execute(async (trx) => {
+    return inTransaction(this.deps.db, async (trx) => {
       const repo = new SigningKeyRepository(trx);
       const now = this.deps.clock.now();
       // The compare-and-set comes first: it takes the write lock before anything is read, so a
@@ -136,7 +136,7 @@ export class KeyManager {
     if (!options.force && liveUntil > now) {
       throw new KeyError(`key ${kid} may still have live tokens; pass --force to remove it and revoke them`);
     }
-    await this.deps.db.transaction().execute(async (trx) => {
+    await inTransaction(this.deps.db, async (trx) => {
       if (!(await new SigningKeyRepository(trx).transition(kid, key.state, 'removed', now))) throw new KeyError(`key ${kid} changed meanwhile`);
       // verifiers cache the JWK Set: a `kid` entry on the feed makes them drop the key at once
       // (INTERFACE.md, Revocation reach), until every token it signed has expired

@@ -3,13 +3,12 @@
 // keys change (a CLI rotation reaches a running server within a second or two).
 import crypto from 'node:crypto';
 import { type CryptoKey, importJWK } from 'jose';
-import type { Kysely } from 'kysely';
-import type { Database } from '../store/schema.js';
 import { SigningKeyRepository } from '../store/signingKeys.js';
 import { type ActiveKey, KeyError, PUBLISHED_STATES, type PublicJwk, type VerificationKey, importActive, isAlgorithm } from './signingKey.js';
+import type { Db } from '../store/database.js';
 
 export interface KeyringDeps {
-  db: Kysely<Database>;
+  db: Db;
   kek: Buffer;
 }
 

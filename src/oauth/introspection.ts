@@ -3,11 +3,10 @@
 // and unexpired. Anything else is exactly {"active": false} (§2.2: say nothing more). The active
 // answer carries the members the issue lists and no more: `roles` and `sid` stay inside the JWT,
 // so a resource server that wants them verifies the token itself.
-import { seconds } from '../clock.js';
-import { RefreshTokenRepository } from '../store/refreshTokens.js';
+import type { DenyList } from '../denylist/denyList.js';
+import type { AccessTokens } from '../tokens/accessTokens.js';
+import type { RefreshFamilies } from '../tokens/refreshFamilies.js';
 import { RefreshTokenMinter } from '../tokens/refreshTokens.js';
-import type { TokenTypeHint } from './revocation.js';
-import type { Services } from './services.js';
 
 export type IntrospectionResponse =
   | { active: false }
@@ -26,44 +25,23 @@ export type IntrospectionResponse =
 
 const INACTIVE: IntrospectionResponse = { active: false };
 
-export async function introspect(services: Services, token: string, hint: TokenTypeHint | undefined): Promise<IntrospectionResponse> {
-  const looksRefresh = RefreshTokenMinter.isWellFormed(token);
-  if (looksRefresh) return introspectRefreshToken(services, token);
-  void hint; // the shape of the token tells us which kind it is
-  return introspectAccessToken(services, token);
-}
+export type Introspect = (token: string) => Promise<IntrospectionResponse>;
 
-async function introspectAccessToken(services: Services, token: string): Promise<IntrospectionResponse> {
-  const signed = await services.accessTokens.verifySigned(token);
-  if (!signed) return INACTIVE;
-  const { claims, kid } = signed;
-  if (services.denyList.isDenied({ jti: claims.jti, sid: claims.sid, sub: claims.sub, client_id: claims.client_id, iat: claims.iat, kid })) return INACTIVE;
-  return {
-    active: true,
-    scope: claims.scope,
-    client_id: claims.client_id,
-    sub: claims.sub,
-    aud: claims.aud,
-    iss: claims.iss,
-    exp: claims.exp,
-    iat: claims.iat,
-    jti: claims.jti,
-    token_type: 'Bearer',
+export function introspection({ accessTokens, denyList, families, issuer }: { accessTokens: AccessTokens; denyList: DenyList; families: RefreshFamilies; issuer: string }): Introspect {
+  const accessToken = async (token: string): Promise<IntrospectionResponse> => {
+    const signed = await accessTokens.verifySigned(token);
+    if (!signed) return INACTIVE;
+    const { claims, kid } = signed;
+    if (denyList.isDenied({ jti: claims.jti, sid: claims.sid, sub: claims.sub, client_id: claims.client_id, iat: claims.iat, kid })) return INACTIVE;
+    return { active: true, scope: claims.scope, client_id: claims.client_id, sub: claims.sub, aud: claims.aud, iss: claims.iss, exp: claims.exp, iat: claims.iat, jti: claims.jti, token_type: 'Bearer' };
   };
-}
 
-async function introspectRefreshToken(services: Services, token: string): Promise<IntrospectionResponse> {
-  const row = await new RefreshTokenRepository(services.db).findWithFamily(RefreshTokenMinter.hash(token));
-  const now = services.clock.now();
-  if (!row || row.spent_at !== null || row.family.revoked_at !== null || row.expires_at <= now || row.family.expires_at <= now) return INACTIVE;
-  return {
-    active: true,
-    scope: row.family.scope,
-    client_id: row.family.client_id,
-    sub: row.family.user_id,
-    iss: services.config.issuer,
-    exp: seconds(Math.min(row.expires_at, row.family.expires_at)),
-    iat: seconds(row.created_at),
-    token_type: 'refresh_token',
+  const refreshToken = async (token: string): Promise<IntrospectionResponse> => {
+    const live = await families.inspect(token);
+    if (!live) return INACTIVE;
+    return { active: true, scope: live.scope, client_id: live.clientId, sub: live.userId, iss: issuer, exp: live.exp, iat: live.iat, token_type: 'refresh_token' };
   };
+
+  // the shape of the token tells us which kind it is; a hint is not needed (RFC 7662 §2.1)
+  return (token) => (RefreshTokenMinter.isWellFormed(token) ? refreshToken(token) : accessToken(token));
 }

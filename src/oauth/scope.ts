@@ -1,17 +1,14 @@
 // Scope strings (RFC 6749 §3.3): space-delimited scope-tokens of %x21 / %x23-5B / %x5D-7E.
+import { SCOPE_TOKEN } from '../tokens/scope.js';
 import { InvalidScope } from './errors.js';
 
-const SCOPE_TOKEN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+export { isScopeToken } from '../tokens/scope.js';
 
 export function parseScope(value: string | undefined): string[] | undefined {
   if (value === undefined) return undefined;
   const parts = value.split(' ').filter((s) => s !== '');
   for (const p of parts) if (!SCOPE_TOKEN.test(p)) throw new InvalidScope('the scope contains an invalid character');
   return [...new Set(parts)];
-}
-
-export function isScopeToken(s: string): boolean {
-  return SCOPE_TOKEN.test(s);
 }
 
 /** The granted scope: what was asked for (default: everything allowed), never beyond `allowed`. */

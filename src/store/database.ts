@@ -1,6 +1,6 @@
 // The store's connection: SQLite (better-sqlite3, WAL) by default, PostgreSQL for a fleet. Each
 // engine's driver code is in sqlite/ and postgres/; this module is what the rest of Tollgate sees.
-import { type Kysely, type Migration, type MigrationProvider, Migrator, PostgresAdapter } from 'kysely';
+import { type Kysely, type Migration, type MigrationProvider, Migrator, PostgresAdapter, sql } from 'kysely';
 import { type Dialect, migrations } from '../../migrations/index.js';
 import type { Logger } from '../logger.js';
 import { openPostgres } from './postgres/open.js';
@@ -78,4 +78,26 @@ export async function migrate(store: Store): Promise<MigrationReport> {
     throw new Error(`migration ${failed?.migrationName ?? ''} failed: ${why}`.replace(/\s+/g, ' '));
   }
   return { applied: (results ?? []).filter((r) => r.status === 'Success').map((r) => r.migrationName) };
+}
+
+/**
+ * The handle the domain passes around: a connection, or the transaction it is inside. Only store/
+ * knows it is Kysely; the domain opens transactions with inTransaction() and hands the handle to
+ * repositories.
+ */
+export type Db = Kysely<Database>;
+
+/** Runs `fn` in one transaction: committed when it resolves, rolled back when it throws. */
+export function inTransaction<T>(db: Db, fn: (tx: Db) => Promise<T>): Promise<T> {
+  return db.transaction().execute(fn);
+}
+
+/** Whether the store answers a trivial query (readiness). */
+export async function isReachable(db: Db): Promise<boolean> {
+  try {
+    await sql`select 1`.execute(db);
+    return true;
+  } catch {
+    return false;
+  }
 }

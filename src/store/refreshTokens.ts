@@ -72,6 +72,11 @@ export class RefreshTokenRepository {
     return Number(r.numAffectedRows) === 1;
   }
 
+  /** Undoes this request's own spend (a check after the compare-and-set refused the rotation). */
+  async unspend(hash: string, at: number): Promise<void> {
+    await this.db.updateTable('refresh_tokens').set({ spent_at: null }).where('token_hash', '=', hash).where('spent_at', '=', at).execute();
+  }
+
   async extendAccessExpiry(familyId: string, exp: number): Promise<void> {
     await this.db.updateTable('refresh_token_families').set({ access_expires_at: exp }).where('id', '=', familyId).where('access_expires_at', '<', exp).execute();
   }

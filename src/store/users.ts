@@ -7,10 +7,6 @@ const enabledWithRolesQuery = prepared<{ userId: string }, { enabled: number; ro
   db.selectFrom('users as u').leftJoin('user_roles as r', 'r.user_id', 'u.id').select(['u.enabled', 'r.role_name']).where('u.id', '=', p.userId).orderBy('r.role_name'),
 );
 
-export interface UserWithRoles extends User {
-  roles: string[];
-}
-
 export class UserRepository {
   constructor(private readonly db: Kysely<Database>) {}
 

@@ -12,12 +12,11 @@
 // at most maxFailuresPerUsername times from addresses the user never signed in from, plus
 // maxFailuresPerUsernameAndIp times from each address they did.
 import net from 'node:net';
-import type { Kysely } from 'kysely';
 import type { UsernamePseudonyms } from '../audit/pseudonym.js';
 import type { Clock } from '../clock.js';
 import { KnownAddressRepository } from '../store/knownAddresses.js';
 import { LoginFailureRepository } from '../store/loginFailures.js';
-import type { Database } from '../store/schema.js';
+import type { Db } from '../store/database.js';
 
 export interface ThrottlePolicy {
   windowSeconds: number;
@@ -91,7 +90,7 @@ export class LoginThrottle {
   private readonly failures: LoginFailureRepository;
   private readonly known: KnownAddressRepository;
 
-  constructor(private readonly deps: { db: Kysely<Database>; clock: Clock; policy: ThrottlePolicy; pseudonyms: UsernamePseudonyms }) {
+  constructor(private readonly deps: { db: Db; clock: Clock; policy: ThrottlePolicy; pseudonyms: UsernamePseudonyms }) {
     this.failures = new LoginFailureRepository(deps.db);
     this.known = new KnownAddressRepository(deps.db);
   }

@@ -2,15 +2,15 @@
 // password or logging out revokes everything the user holds: their refresh families, and every
 // access token issued before now (a `sub` entry on the deny list).
 import crypto from 'node:crypto';
-import type { Kysely } from 'kysely';
 import type { Audit } from '../audit/audit.js';
 import { type Clock, seconds } from '../clock.js';
 import type { DenyList, NewDenyEntry } from '../denylist/denyList.js';
 import type { AccessHorizon } from '../tokens/accessHorizon.js';
-import { RefreshTokenRepository } from '../store/refreshTokens.js';
-import type { Database, User } from '../store/schema.js';
+import type { RefreshFamilies } from '../tokens/refreshFamilies.js';
+import type { User } from '../store/schema.js';
 import { UserRepository } from '../store/users.js';
 import { PasswordHasher } from './passwords.js';
+import { type Db, inTransaction } from '../store/database.js';
 
 export class UserError extends Error {
   override name = 'UserError';
@@ -27,13 +27,14 @@ const USERNAME = /^[^\s\p{C}]{1,128}$/u;
 const ROLE = /^[A-Za-z0-9_.:-]{1,64}$/;
 
 export interface UserServiceDeps {
-  db: Kysely<Database>;
+  db: Db;
   clock: Clock;
   hasher: PasswordHasher;
   denyList: DenyList;
   audit: Audit;
   /** How long a `sub` entry must stay listed: until every token issued so far has expired. */
   horizon: AccessHorizon;
+  families: RefreshFamilies;
 }
 
 export class UserService {
@@ -79,7 +80,7 @@ export class UserService {
     const hash = await this.deps.hasher.hash(password);
     const now = this.deps.clock.now();
     const user: User = { id: crypto.randomUUID(), username, password_hash: hash, enabled: 1, created_at: now, updated_at: now };
-    await this.deps.db.transaction().execute(async (trx) => {
+    await inTransaction(this.deps.db, async (trx) => {
       const repo = new UserRepository(trx);
       await repo.insert(user);
       for (const role of roles) await repo.addRole(user.id, role, now);
@@ -111,7 +112,7 @@ export class UserService {
     [...add, ...remove].forEach(UserService.validateRole);
     const user = await this.find(username);
     const now = this.deps.clock.now();
-    await this.deps.db.transaction().execute(async (trx) => {
+    await inTransaction(this.deps.db, async (trx) => {
       const repo = new UserRepository(trx);
       for (const role of add) await repo.addRole(user.id, role, now);
       for (const role of remove) await repo.removeRole(user.id, role);
@@ -131,18 +132,12 @@ export class UserService {
   async revokeEverything(user: User, reason: string): Promise<number> {
     const now = this.deps.clock.now();
     let count = 0;
-    await this.deps.db.transaction().execute(async (trx) => {
-      const tokens = new RefreshTokenRepository(trx);
-      const entries: NewDenyEntry[] = [];
-      for (const family of await tokens.liveFamiliesOfUser(user.id, now)) {
-        if (!(await tokens.revokeFamily(family.id, now, reason))) continue;
-        count++;
-        // the sub entry covers the family's access tokens too; the sid says the session ended
-        const until = Math.ceil(family.access_expires_at / 1000) + this.deps.horizon.toleranceSeconds;
-        if (until > seconds(now)) entries.push({ type: 'sid', value: family.id, expires_at: until });
-      }
+    await inTransaction(this.deps.db, async (trx) => {
+      // the sub entry covers the families' access tokens too; their sids say the sessions ended
+      const revoked = await this.deps.families.revokeAllOfUser(user.id, reason, now, trx);
+      count = revoked.count;
       // until the last token issued to the user expires, whatever the lifetimes have become since
-      entries.push({ type: 'sub', value: user.id, issued_before: seconds(now), expires_at: await this.deps.horizon.until(trx) });
+      const entries: NewDenyEntry[] = [...revoked.entries, { type: 'sub', value: user.id, issued_before: seconds(now), expires_at: await this.deps.horizon.until(trx) }];
       await this.deps.denyList.add(entries, trx);
     });
     await this.deps.denyList.sync();

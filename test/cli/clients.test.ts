@@ -28,7 +28,7 @@ describe('tollgate clients', () => {
   async function authenticates(clientId: string, secret: string | undefined): Promise<boolean> {
     const t = await cli.app();
     try {
-      return (await t.app.services.clients.authenticate(clientId, secret)) !== undefined;
+      return (await t.app.services.clientAuth.authenticate(clientId, secret)) !== undefined;
     } finally {
       await t.close();
     }

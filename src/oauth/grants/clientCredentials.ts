@@ -1,22 +1,25 @@
 // RFC 6749 §4.4: a confidential client gets an access token for itself (sub = client_id), no
 // refresh token.
 import { hasUuidForm } from '../../clients/clients.js';
+import type { AccessTokens } from '../../tokens/accessTokens.js';
 import { UnauthorizedClient } from '../errors.js';
+import type { ProtocolEvents } from '../events.js';
 import { grantScope } from '../scope.js';
-import { accessTokenTtl } from '../services.js';
 import type { GrantHandler } from './grant.js';
 
-export const clientCredentialsGrant: GrantHandler = {
-  grantType: 'client_credentials',
-  async handle({ params, client }, services) {
-    if (client.public === 1) throw new UnauthorizedClient('a public client cannot use the client_credentials grant');
-    // `clients add` refuses such ids; a store from before that rule may still hold one, and its
-    // token's sub would name a user to every resource server
-    if (hasUuidForm(client.client_id)) throw new UnauthorizedClient('a client whose id has the form of a user id (a UUID) cannot use the client_credentials grant');
-    const scope = grantScope(params.get('scope'), client.scope);
-    const ttl = accessTokenTtl(services, client);
-    const { token } = await services.accessTokens.issue({ sub: client.client_id, audience: client.audience, clientId: client.client_id, scope, ttlSeconds: ttl });
-    services.events.tokenIssued('client_credentials');
-    return { access_token: token, token_type: 'Bearer', expires_in: ttl, scope };
-  },
-};
+export function clientCredentialsGrant({ accessTokens, events }: { accessTokens: AccessTokens; events: ProtocolEvents }): GrantHandler {
+  return {
+    grantType: 'client_credentials',
+    async handle({ params, client }) {
+      if (client.isPublic) throw new UnauthorizedClient('a public client cannot use the client_credentials grant');
+      // `clients add` refuses such ids; a store from before that rule may still hold one, and its
+      // token's sub would name a user to every resource server
+      if (hasUuidForm(client.id)) throw new UnauthorizedClient('a client whose id has the form of a user id (a UUID) cannot use the client_credentials grant');
+      const scope = grantScope(params.get('scope'), client.scope);
+      const ttl = client.lifetimes.accessTokenSeconds;
+      const { token } = await accessTokens.issue({ sub: client.id, audience: client.audience, clientId: client.id, scope, ttlSeconds: ttl });
+      events.tokenIssued('client_credentials');
+      return { access_token: token, token_type: 'Bearer', expires_in: ttl, scope };
+    },
+  };
+}

@@ -1,10 +1,13 @@
 // One grant = one handler registered with the token endpoint (fosite's pattern): it names the
-// grant_type it handles and turns a checked request into a token response.
-import type { GrantType } from '../../clients/clients.js';
-import type { Client } from '../../store/schema.js';
+// grant_type it handles and turns a checked request into a token response. Each is built with
+// exactly what it uses (the composition root wires them).
+import type { Client } from '../../clients/client.js';
 import type { Arrival } from '../../tokens/spendLedger.js';
 import { InvalidRequest } from '../errors.js';
-import type { Services } from '../services.js';
+
+/** The grant types Tollgate implements (RFC 6749 §4.3, §6, §4.4). */
+export const GRANT_TYPES = ['password', 'refresh_token', 'client_credentials'] as const;
+export type GrantType = (typeof GRANT_TYPES)[number];
 
 export interface TokenRequest {
   /** Form parameters, each present at most once (duplicates were refused by the HTTP layer). */
@@ -27,7 +30,7 @@ export interface TokenResponse {
 
 export interface GrantHandler {
   readonly grantType: GrantType;
-  handle(request: TokenRequest, services: Services): Promise<TokenResponse>;
+  handle(request: TokenRequest): Promise<TokenResponse>;
 }
 
 export function required(params: ReadonlyMap<string, string>, name: string): string {

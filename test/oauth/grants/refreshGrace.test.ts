@@ -3,11 +3,10 @@
 // same successor back, so a lost response or two tabs refreshing at once never log a user out.
 import { afterEach, describe, expect, it } from 'vitest';
 import defaults from '../../../config/default.json' with { type: 'json' };
-import { CROSS_PROCESS_TOLERANCE_MS } from '../../../src/oauth/grants/refreshToken.js';
-import type { ProtocolEvents } from '../../../src/oauth/services.js';
+import { CROSS_PROCESS_TOLERANCE_MS } from '../../../src/tokens/refreshFamilies.js';
+import type { ProtocolEvents } from '../../../src/oauth/events.js';
 import { RefreshTokenMinter } from '../../../src/tokens/refreshTokens.js';
-import { SpendLedger } from '../../../src/tokens/spendLedger.js';
-import { FakeClock, type TestApp, basic, createTestApp, decodeJwt, listen, passwordGrant, refreshGrant, testConfig } from '../../helpers.js';
+import { FakeClock, type TestApp, basic, createSharedTestApps, createTestApp, decodeJwt, listen, passwordGrant, refreshGrant, testConfig } from '../../helpers.js';
 
 type Client = { client_id: string; client_secret?: string };
 type TokenBody = { access_token: string; refresh_token: string; scope: string; error?: string };
@@ -145,7 +144,7 @@ describe('grace 0 (the default): strict rotation, as RFC 9700 §4.14.2 describes
     const winner = await refresh(web, first.refresh_token);
     expect(winner.status).toBe(200);
     clock.advance(30);
-    const client = await t.app.services.clients.find('web');
+    const client = (await t.app.services.clientAuth.byId('web'))!;
     const params = new Map([['grant_type', 'refresh_token'], ['refresh_token', first.refresh_token]]);
     await expect(t.app.tokenEndpoint.handle({ params, client, ip: '127.0.0.1', ...arrived })).rejects.toMatchObject({ error: 'invalid_grant' });
     expect((await family(sidOf(first))).revoked_at).toBeNull();
@@ -155,23 +154,25 @@ describe('grace 0 (the default): strict rotation, as RFC 9700 §4.14.2 describes
   });
 
   it(`judges a spend committed by another process by its stored time, with ${CROSS_PROCESS_TOLERANCE_MS} ms for its commit`, async () => {
-    const web = await setup(0);
-    const { first, sid } = await spendOnce(web);
-    const spentAt = clock.now();
-    const client = await t.app.services.clients.find('web');
-    const params = new Map([['grant_type', 'refresh_token'], ['refresh_token', first.refresh_token]]);
-    // a ledger that never saw the spend stands for another worker or instance
-    const otherProcess = new SpendLedger();
-    const handle = (receivedAt: number) => t.app.tokenEndpoint.handle({ params, client, ip: '127.0.0.1', receivedAt, arrival: otherProcess.arrival() });
-    const spends = t.app.services.spends;
-    (t.app.services as { spends: SpendLedger }).spends = otherProcess;
+    // two apps on one store: B never saw A's spend, as another worker or instance would not
+    const shared = await createSharedTestApps(2, { clock: (clock = new FakeClock()) });
     try {
+      const [a, b] = shared.apps as [TestApp, TestApp];
+      t = a;
+      await a.addUser('alice', undefined, ['RETRIEVE_TODOS']);
+      const web = await a.addClient('web', { grants: ['password', 'refresh_token'], scope: SCOPE, audience: 'todo-api' });
+      const { first, sid } = await spendOnce(web);
+      const spentAt = clock.now();
+      const client = (await b.app.services.clientAuth.byId('web'))!;
+      const params = new Map([['grant_type', 'refresh_token'], ['refresh_token', first.refresh_token]]);
+      const handle = (receivedAt: number) => b.app.tokenEndpoint.handle({ params, client, ip: '127.0.0.1', receivedAt, arrival: b.app.services.spends.arrival() });
       await expect(handle(spentAt + CROSS_PROCESS_TOLERANCE_MS)).rejects.toMatchObject({ error: 'invalid_grant' });
       expect((await family(sid)).revoked_at).toBeNull();
       await expect(handle(spentAt + CROSS_PROCESS_TOLERANCE_MS + 1)).rejects.toMatchObject({ error: 'invalid_grant' });
       expect((await family(sid)).revoked_at).not.toBeNull();
     } finally {
-      (t.app.services as { spends: SpendLedger }).spends = spends;
+      open = undefined;
+      await shared.close();
     }
   });
 

@@ -4,10 +4,27 @@
 // token type): no token, username, client id or secret ever becomes a label.
 import type { Context, Next } from 'koa';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { SseHub } from './http/sse.js';
-import type { ProtocolEvents, Services } from './oauth/services.js';
+import type { SseHub } from './sse.js';
+import type { DenyList } from '../denylist/denyList.js';
+import type { Keyring } from '../keys/keyring.js';
+import type { ProtocolEvents } from '../oauth/events.js';
+import { GRANT_TYPES } from '../oauth/grants/grant.js';
+import type { PasswordHasher } from '../users/passwords.js';
 
-const GRANTS = new Set(['password', 'refresh_token', 'client_credentials']);
+/** What the gauges read at scrape time. */
+export interface Observed {
+  denyList: Pick<DenyList, 'size'>;
+  hasher: Pick<PasswordHasher, 'queueDepth' | 'active' | 'waitedMs'>;
+  keyring: Pick<Keyring, 'hasActiveKey'>;
+}
+
+const GRANTS: ReadonlySet<string> = new Set(GRANT_TYPES);
+
+/** What GET /metrics serves: Prometheus text and its content type. */
+export interface MetricsRenderer {
+  contentType: string;
+  render(): Promise<string>;
+}
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
 /** What the router's /metrics route needs. */
@@ -24,7 +41,7 @@ export class Metrics implements MetricsEndpoint {
   private readonly reuse: Counter;
   private readonly retries: Counter;
   private readonly revocations: Counter<'token_type'>;
-  private observed: { services: Services; hub: SseHub } | undefined;
+  private observed: { services: Observed; hub: SseHub } | undefined;
 
   constructor() {
     const registers = [this.registry];
@@ -144,7 +161,7 @@ export class Metrics implements MetricsEndpoint {
   };
 
   /** Lets the gauges read the app's state at scrape time. */
-  observe(services: Services, hub: SseHub): void {
+  observe(services: Observed, hub: SseHub): void {
     this.observed = { services, hub };
   }
 

@@ -1,0 +1,9 @@
+// Counters the protocol layer reports; the HTTP layer's metrics implement them (no-ops by default).
+export interface ProtocolEvents {
+  tokenIssued(grant: string): void;
+  refreshReuse(): void;
+  refreshRetry(): void;
+  revoked(kind: 'access_token' | 'refresh_token'): void;
+}
+
+export const noEvents: ProtocolEvents = { tokenIssued() {}, refreshReuse() {}, refreshRetry() {}, revoked() {} };
