@@ -45,6 +45,8 @@ export interface RotationRequest {
   arrival: Arrival;
   /** Clock ms of the request's arrival. */
   receivedAt: number;
+  /** The client's address, for the audit row of a replay. */
+  ip: string | undefined;
 }
 
 export type RotationOutcome =
@@ -153,6 +155,8 @@ export class RefreshFamilies {
       if (judged.kind === 'refuse') return { kind: 'refused', reason: judged.reason };
       await repo.revokeFamily(family.id, now, 'refresh token reuse');
       await this.denyFamilies([family], now, tx);
+      // in the same transaction, as for every revocation: no revoked family without its audit row
+      await this.deps.audit.record({ type: 'refresh.reuse_detected', user_id: family.user_id, client_id: client.id, ip: request.ip, detail: { sid: family.id } }, tx);
       return { kind: 'replay', session: session(family) };
     }
 

@@ -36,7 +36,7 @@ export function refreshTokenGrant({ families, accessTokens, audit, events }: Ref
       const presented = required(params, 'refresh_token');
       // malformed (no prefix, bad checksum): refused before any lookup
       if (!RefreshTokenMinter.isWellFormed(presented)) throw new InvalidGrant('the refresh token is invalid');
-      const outcome = await families.rotate({ presented, client, scope: parseScope(params.get('scope')), arrival, receivedAt });
+      const outcome = await families.rotate({ presented, client, scope: parseScope(params.get('scope')), arrival, receivedAt, ip });
       switch (outcome.kind) {
         case 'refused':
           throw new InvalidGrant(REFUSALS[outcome.reason]);
@@ -44,7 +44,6 @@ export function refreshTokenGrant({ families, accessTokens, audit, events }: Ref
           throw new InvalidScope(`scope ${outcome.beyond.join(' ')} is not within the scope originally granted`);
         case 'replay':
           events.refreshReuse();
-          await audit.record({ type: 'refresh.reuse_detected', user_id: outcome.session.userId, client_id: client.id, ip, detail: { sid: outcome.session.sid } });
           throw new InvalidGrant('the refresh token was already used; its session has been revoked');
       }
       const { session, scope, roles, successor } = outcome;
