@@ -35,7 +35,7 @@ describePostgres('revocation reach across two instances on one PostgreSQL databa
   }
 
   async function verifierOn(url: string, api: Creds, issuer: string) {
-    verifier = createVerifier({ issuer, audience: 'todo-api', denyList: { url: `${url}/deny-list`, clientId: api.client_id, clientSecret: api.client_secret ?? '', mode: 'stream', maxStaleness: 10 } });
+    verifier = createVerifier({ issuer, audience: 'todo-api', jwksUri: `${url}/.well-known/jwks.json`, denyList: { url: `${url}/deny-list`, clientId: api.client_id, clientSecret: api.client_secret ?? '', mode: 'stream', maxStaleness: 10 } });
     await verifier.ready();
     return verifier;
   }
