@@ -61,6 +61,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   await services.keyring.refresh(); // a wrong KEK fails here, before the server listens
   await services.horizon.noteDefault();
   await services.denyList.sync();
+  await services.statusLists.init();
 
   const tokenEndpoint = new TokenEndpoint(services);
   const clientRepo = new ClientRepository(store.db);
@@ -174,7 +175,8 @@ function createMaintenance(services: Services, config: Config, logger: Logger) {
       const deny = await services.denyList.prune();
       const failures = await services.throttle.prune();
       const families = await new RefreshTokenRepository(services.db).pruneExpired(now);
-      if (deny + failures + families > 0) logger.debug({ deny, failures, families }, 'pruned expired rows');
+      const slots = await services.statusLists.prune();
+      if (deny + failures + families + slots.freed > 0) logger.debug({ deny, failures, families, slots }, 'pruned expired rows');
     },
   };
 }

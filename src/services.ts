@@ -10,6 +10,7 @@ import { KeyManager } from './keys/keyManager.js';
 import { Keyring } from './keys/keyring.js';
 import type { Logger } from './logger.js';
 import { type ProtocolEvents, type Services, noEvents } from './oauth/services.js';
+import { StatusLists } from './statuslist/statusLists.js';
 import type { Store } from './store/database.js';
 import { AccessHorizon } from './tokens/accessHorizon.js';
 import { AccessTokens } from './tokens/accessTokens.js';
@@ -39,6 +40,7 @@ export function createServices(options: ServiceOptions): Services {
   const keyring = new Keyring({ db, kek });
   const denyList = new DenyList({ db, clock, logger });
   const hasher = new PasswordHasher(config.passwords);
+  const statusLists = new StatusLists({ db, clock, keyring, issuer: config.issuer, ttlSeconds: config.statusList.ttlSeconds, listSize: config.statusList.listSize, clockToleranceSeconds: config.accessTokens.clockToleranceSeconds });
   const horizon = new AccessHorizon({ db, clock, defaultTtlSeconds: config.accessTokens.ttlSeconds, clockToleranceSeconds: config.accessTokens.clockToleranceSeconds });
   return {
     config,
@@ -54,9 +56,10 @@ export function createServices(options: ServiceOptions): Services {
     denyList,
     hasher,
     throttle: new LoginThrottle({ db, clock, policy: config.throttle, pseudonyms }),
-    users: new UserService({ db, clock, hasher, denyList, audit, horizon }),
-    clients: new ClientService({ db, clock, audit, denyList, horizon, defaultTtlSeconds: config.accessTokens.ttlSeconds }),
+    users: new UserService({ db, clock, hasher, denyList, audit, horizon, statusLists }),
+    clients: new ClientService({ db, clock, audit, denyList, horizon, statusLists, defaultTtlSeconds: config.accessTokens.ttlSeconds }),
     events: options.events ?? noEvents,
     horizon,
+    statusLists,
   };
 }

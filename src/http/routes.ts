@@ -12,7 +12,9 @@ import { readForm } from './body.js';
 import { type Document, notModified } from './documents.js';
 import { etagMatches } from './etag.js';
 import { authenticateClient } from './clientAuth.js';
+import { NotFound } from './errors.js';
 import { noStore } from './middleware.js';
+import { STATUS_LIST_MEDIA_TYPE } from '../statuslist/statusLists.js';
 import { type SseHub, streamDenyList } from './sse.js';
 
 export interface RouteDeps {
@@ -42,6 +44,8 @@ export function metadata(services: Services, grantTypes: string[]): Record<strin
     revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
     scopes_supported: [],
+    // draft-ietf-oauth-status-list §9: where the Status List Tokens of every access token are listed
+    status_list_aggregation_endpoint: `${issuer}/statuslists`,
     service_documentation: 'https://github.com/tollgate/tollgate#readme',
   };
 }
@@ -132,6 +136,28 @@ export function createRouter(deps: RouteDeps): Router {
     const client = await authenticateClient(ctx, services, undefined, { confidentialOnly: true });
     // the secret hash this authentication matched: the stream ends when it changes (sse.ts)
     await streamDenyList(ctx, services, hub, { clientId: client.client_id, secretHash: client.secret_hash });
+  });
+
+  // Token Status List (draft-ietf-oauth-status-list §8): no client authentication, the list
+  // reveals only bits at random indices. Rendered at most once per change and per ttl (publisher.ts).
+  router.get('/statuslists/:id', async (ctx) => {
+    const rendered = await services.statusLists.render(ctx.params.id ?? '');
+    if (!rendered) throw new NotFound('no such status list');
+    // a verifier caches the list for its ttl claim; HTTP caches may as long, no longer
+    ctx.set('Cache-Control', `public, max-age=${services.statusLists.ttlSeconds}`);
+    ctx.set('ETag', rendered.etag);
+    ctx.type = STATUS_LIST_MEDIA_TYPE;
+    if (etagMatches(ctx.get('if-none-match'), rendered.etag)) {
+      ctx.status = 304;
+      return;
+    }
+    ctx.body = rendered.token;
+  });
+
+  // the Status List Aggregation (§9): every list's URI
+  router.get('/statuslists', async (ctx) => {
+    ctx.set('Cache-Control', `public, max-age=${services.statusLists.ttlSeconds}`);
+    ctx.body = { status_lists: await services.statusLists.uris() };
   });
 
   router.get('/healthz', (ctx: Context) => {

@@ -71,6 +71,7 @@ async function revokeAccessToken(services: Services, client: Client, token: stri
   // the entry and its audit row in one transaction: one commit on this hot path, not two
   await services.db.transaction().execute(async (trx) => {
     await services.denyList.add([{ type: 'jti', value: claims.jti, expires_at: expiresAt }], trx);
+    await services.statusLists.revokeAccessToken(claims, trx);
     await services.audit.record({ type: 'token.revoked', ...user, client_id: client.client_id, ip, detail: { token_type: 'access_token', jti: claims.jti } }, trx);
   });
   await services.denyList.sync();

@@ -11,6 +11,7 @@ import type { Logger } from '../logger.js';
 import type { Database, Client, RefreshTokenFamily } from '../store/schema.js';
 import type { AccessHorizon } from '../tokens/accessHorizon.js';
 import type { AccessTokens } from '../tokens/accessTokens.js';
+import type { StatusLists } from '../statuslist/statusLists.js';
 import type { RefreshTokenMinter } from '../tokens/refreshTokens.js';
 import type { SpendLedger } from '../tokens/spendLedger.js';
 import type { PasswordHasher } from '../users/passwords.js';
@@ -47,6 +48,8 @@ export interface Services {
   events: ProtocolEvents;
   /** When every access token issued so far has expired: how long an entry denying them all lasts. */
   horizon: AccessHorizon;
+  /** The Token Status List (issue 18): slots for new tokens, bits for revocations. */
+  statusLists: StatusLists;
 }
 
 export function accessTokenTtl(services: Services, client: Client): number {
@@ -72,4 +75,6 @@ export function accessHorizon(now: number, ttlSeconds: number): { needed: number
 export async function denySession(services: Services, family: RefreshTokenFamily, now: number, trx: Kysely<Database>): Promise<void> {
   const expiresAt = Math.ceil(family.access_expires_at / 1000) + services.config.accessTokens.clockToleranceSeconds;
   if (expiresAt > seconds(now)) await services.denyList.add([{ type: 'sid', value: family.id, expires_at: expiresAt }], trx);
+  // issue 18: the family's status-list index goes INVALID in the same transaction
+  await services.statusLists.revokeFamily(family.id, trx);
 }

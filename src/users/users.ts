@@ -6,6 +6,7 @@ import type { Kysely } from 'kysely';
 import type { Audit } from '../audit/audit.js';
 import { type Clock, seconds } from '../clock.js';
 import type { DenyList, NewDenyEntry } from '../denylist/denyList.js';
+import type { StatusListRevocations } from '../statuslist/statusLists.js';
 import type { AccessHorizon } from '../tokens/accessHorizon.js';
 import { RefreshTokenRepository } from '../store/refreshTokens.js';
 import type { Database, User } from '../store/schema.js';
@@ -34,6 +35,8 @@ export interface UserServiceDeps {
   audit: Audit;
   /** How long a `sub` entry must stay listed: until every token issued so far has expired. */
   horizon: AccessHorizon;
+  /** The Token Status List: the user's indices go INVALID with the revocation. */
+  statusLists?: StatusListRevocations;
 }
 
 export class UserService {
@@ -144,6 +147,7 @@ export class UserService {
       // until the last token issued to the user expires, whatever the lifetimes have become since
       entries.push({ type: 'sub', value: user.id, issued_before: seconds(now), expires_at: await this.deps.horizon.until(trx) });
       await this.deps.denyList.add(entries, trx);
+      await this.deps.statusLists?.revokeUser(user.id, trx);
     });
     await this.deps.denyList.sync();
     return count;

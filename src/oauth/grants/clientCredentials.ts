@@ -15,7 +15,9 @@ export const clientCredentialsGrant: GrantHandler = {
     if (hasUuidForm(client.client_id)) throw new UnauthorizedClient('a client whose id has the form of a user id (a UUID) cannot use the client_credentials grant');
     const scope = grantScope(params.get('scope'), client.scope);
     const ttl = accessTokenTtl(services, client);
-    const { token } = await services.accessTokens.issue({ sub: client.client_id, audience: client.audience, clientId: client.client_id, scope, ttlSeconds: ttl });
+    // its own status-list index, from the client's block (no store write per token: issue 18)
+    const status = services.statusLists.claim(await services.statusLists.clientSlot(client.client_id, ttl));
+    const { token } = await services.accessTokens.issue({ sub: client.client_id, audience: client.audience, clientId: client.client_id, scope, status, ttlSeconds: ttl });
     services.events.tokenIssued('client_credentials');
     return { access_token: token, token_type: 'Bearer', expires_in: ttl, scope };
   },

@@ -58,12 +58,15 @@ export const passwordGrant: GrantHandler = {
     const absolute = (client.refresh_absolute_ttl ?? config.refreshTokens.absoluteTtlSeconds) * 1000;
     const refreshToken = services.refreshTokens.mint();
     const sid = crypto.randomUUID();
-    await services.db.transaction().execute(async (trx) => {
+    const slot = await services.db.transaction().execute(async (trx) => {
       const repo = new RefreshTokenRepository(trx);
-      await repo.insertFamily({ id: sid, user_id: user.id, client_id: client.client_id, scope, created_at: now, expires_at: now + absolute, access_expires_at: accessHorizon(now, ttl).extendTo, revoked_at: null, revoked_reason: null });
+      // the family's status-list slot, in the transaction that writes the family (issue 18)
+      const slot = await services.statusLists.familySlot(trx, { id: sid, user_id: user.id, client_id: client.client_id, expires_at: now + absolute });
+      await repo.insertFamily({ id: sid, user_id: user.id, client_id: client.client_id, scope, created_at: now, expires_at: now + absolute, access_expires_at: accessHorizon(now, ttl).extendTo, revoked_at: null, revoked_reason: null, status_list: slot.listId, status_idx: slot.idx });
       await repo.insertToken({ token_hash: RefreshTokenMinter.hash(refreshToken), family_id: sid, parent_hash: null, created_at: now, expires_at: now + Math.min(idle, absolute), spent_at: null });
+      return slot;
     });
-    const { token } = await services.accessTokens.issue({ sub: user.id, audience: client.audience, clientId: client.client_id, scope, roles, sid, ttlSeconds: ttl });
+    const { token } = await services.accessTokens.issue({ sub: user.id, audience: client.audience, clientId: client.client_id, scope, roles, sid, status: services.statusLists.claim(slot), ttlSeconds: ttl });
     await audit.record({ type: 'sign_in.success', username, user_id: user.id, client_id: client.client_id, ip, detail: { sid } });
     services.events.tokenIssued('password');
     return { access_token: token, token_type: 'Bearer', expires_in: ttl, refresh_token: refreshToken, scope };

@@ -77,7 +77,12 @@ async function respond(outcome: Outcome, request: TokenRequest, services: Servic
       throw new InvalidGrant('the refresh token was already used; its session has been revoked');
     }
     const { family, scope, roles, ttl, successor } = outcome;
-    const { token } = await services.accessTokens.issue({ sub: family.user_id, audience: client.audience, clientId: client.client_id, scope, roles, sid: family.id, ttlSeconds: ttl });
+    // the family's status-list index (issue 18); a family from before status lists gets one per token
+    const slot =
+      family.status_list !== null && family.status_idx !== null
+        ? { listId: family.status_list, idx: Number(family.status_idx) }
+        : await services.statusLists.tokenSlot({ user_id: family.user_id, client_id: family.client_id, family_id: family.id }, ttl);
+    const { token } = await services.accessTokens.issue({ sub: family.user_id, audience: client.audience, clientId: client.client_id, scope, roles, sid: family.id, status: services.statusLists.claim(slot), ttlSeconds: ttl });
     if (outcome.kind === 'retry') {
       services.events.refreshRetry();
       await services.audit.record({ type: 'refresh.retry', user_id: family.user_id, client_id: client.client_id, ip, detail: { sid: family.id } });
