@@ -58,6 +58,7 @@ export async function createApp(options: AppOptions): Promise<App> {
   await domain.keyring.refresh(); // a wrong KEK fails here, before the server listens
   await domain.horizon.noteDefault();
   await domain.denyList.sync();
+  await domain.statusLists.init();
 
   const protocol = createProtocol(domain);
   const hub = new SseHub({
@@ -80,6 +81,7 @@ export async function createApp(options: AppOptions): Promise<App> {
     metrics: { builtIn, render: options.metrics },
     clients: domain.clientAuth,
     denyList: domain.denyList,
+    statusLists: domain.statusLists,
     keyring: domain.keyring,
     hub,
     limits: config.server,

@@ -20,7 +20,8 @@ export async function startJobs(d: Domain, store: Store, logger: Logger, options
     const deny = await d.denyList.prune();
     const failures = await d.throttle.prune();
     const families = await d.families.pruneExpired();
-    if (deny + failures + families > 0) logger.debug({ deny, failures, families }, 'pruned expired rows');
+    const slots = await d.statusLists.prune();
+    if (deny + failures + families + slots.freed > 0) logger.debug({ deny, failures, families, slots }, 'pruned expired rows');
   };
   const timers: NodeJS.Timeout[] = [];
   if (options.periodic) {

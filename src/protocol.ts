@@ -27,7 +27,7 @@ export function createProtocol(d: Domain): Protocol {
   const tokenEndpoint = new TokenEndpoint([
     passwordGrant({ users: d.directory, throttle: d.throttle, hasher: d.hasher, audit, families, accessTokens, events }),
     refreshTokenGrant({ families, accessTokens, audit, events }),
-    clientCredentialsGrant({ accessTokens, events }),
+    clientCredentialsGrant({ accessTokens, statusLists: d.statusLists, events }),
   ]);
   return {
     tokenEndpoint,

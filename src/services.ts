@@ -15,6 +15,7 @@ import { Keyring } from './keys/keyring.js';
 import type { Logger } from './logger.js';
 import { type ProtocolEvents, noEvents } from './oauth/events.js';
 import { GRANT_TYPES } from './oauth/grants/grant.js';
+import { StatusLists } from './statuslist/statusLists.js';
 import type { Db, Store } from './store/database.js';
 import { AccessHorizon } from './tokens/accessHorizon.js';
 import { AccessTokenRevocations } from './tokens/accessTokenRevocations.js';
@@ -59,6 +60,7 @@ export interface Domain {
   clients: ClientService;
   clientAuth: ClientAuthenticator;
   horizon: AccessHorizon;
+  statusLists: StatusLists;
 }
 
 export function clientDefaults(config: Config): ClientDefaults {
@@ -84,8 +86,9 @@ export function createServices(options: ServiceOptions): Domain {
   const horizon = new AccessHorizon({ db, clock, defaultTtlSeconds: config.accessTokens.ttlSeconds, clockToleranceSeconds });
   const refreshTokens = new RefreshTokenMinter(deriveKey(kek, 'refresh-token successor'));
   const spends = new SpendLedger();
-  const families = new RefreshFamilies({ db, clock, minter: refreshTokens, spends, denyList, audit, clockToleranceSeconds, logger });
-  const clients = new ClientService({ db, clock, audit, denyList, horizon, families, defaultTtlSeconds: config.accessTokens.ttlSeconds, grantTypes: GRANT_TYPES });
+  const statusLists = new StatusLists({ db, clock, keyring, issuer: config.issuer, ttlSeconds: config.statusList.ttlSeconds, listSize: config.statusList.listSize, clockToleranceSeconds });
+  const families = new RefreshFamilies({ db, clock, minter: refreshTokens, spends, denyList, audit, clockToleranceSeconds, statusLists, logger });
+  const clients = new ClientService({ db, clock, audit, denyList, horizon, families, statusLists, defaultTtlSeconds: config.accessTokens.ttlSeconds, grantTypes: GRANT_TYPES });
   const clientAuth = new ClientAuthenticator({ db, defaults: clientDefaults(config) });
   clients.onChanged((id) => clientAuth.forget(id));
   return {
@@ -98,7 +101,7 @@ export function createServices(options: ServiceOptions): Domain {
     keys: new KeyManager({ db, kek, clock, denyList, horizon }),
     keyring,
     accessTokens: new AccessTokens({ keyring, clock, issuer: config.issuer, clockToleranceSeconds }),
-    accessTokenRevocations: new AccessTokenRevocations({ db, denyList, audit, clockToleranceSeconds }),
+    accessTokenRevocations: new AccessTokenRevocations({ db, denyList, audit, statusLists, clockToleranceSeconds }),
     refreshTokens,
     families,
     spends,
@@ -106,9 +109,10 @@ export function createServices(options: ServiceOptions): Domain {
     hasher,
     throttle: new LoginThrottle({ db, clock, policy: config.throttle, pseudonyms }),
     directory: new UserDirectory({ db }),
-    users: new UserService({ db, clock, hasher, denyList, audit, horizon, families }),
+    users: new UserService({ db, clock, hasher, denyList, audit, horizon, families, statusLists }),
     clients,
     clientAuth,
     horizon,
+    statusLists,
   };
 }

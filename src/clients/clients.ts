@@ -8,6 +8,7 @@ import { isScopeToken } from '../tokens/scope.js';
 import { ClientRepository } from '../store/clients.js';
 import type { Client } from '../store/schema.js';
 import { UserRepository } from '../store/users.js';
+import type { StatusListRevocations } from '../statuslist/statusLists.js';
 import type { AccessHorizon } from '../tokens/accessHorizon.js';
 import type { RefreshFamilies } from '../tokens/refreshFamilies.js';
 import { CLIENT_SECRET_PREFIX, mintSecret, sha256Hex } from '../tokens/secrets.js';
@@ -86,6 +87,8 @@ export interface ClientServiceDeps {
   audit: Audit;
   denyList: DenyList;
   horizon: AccessHorizon;
+  /** The Token Status List: the client's indices go INVALID with its removal. */
+  statusLists: StatusListRevocations;
   /** The configured default access-token lifetime, seconds (a client's `access_token_ttl` null). */
   defaultTtlSeconds: number;
   families: RefreshFamilies;
@@ -199,6 +202,7 @@ export class ClientService {
       await this.deps.horizon.issuedWith(this.ttlOf(client), trx);
       entries.push({ type: 'client', value: clientId, issued_before: seconds(now), expires_at: await this.deps.horizon.until(trx) });
       await this.deps.denyList.add(entries, trx);
+      await this.deps.statusLists.revokeClient(clientId, trx);
       // last: the families go with the client (ON DELETE CASCADE), their sids are denied above
       await new ClientRepository(trx).remove(clientId);
       return revoked.count;

@@ -102,6 +102,17 @@ export const schema = z.strictObject({
     maxStreamsPerClient: positiveInt,
     maxStreams: positiveInt,
   }),
+  // Token Status List (draft-ietf-oauth-status-list): `ttl` of the Status List Token (and how
+  // often a list is re-signed at most), and the statuses per list (a multiple of 8)
+  statusList: z.strictObject({
+    ttlSeconds: z.number().int().min(1).max(3600),
+    listSize: z
+      .number()
+      .int()
+      .min(1024)
+      .max(2 ** 24)
+      .refine((n) => n % 8 === 0, 'expected a multiple of 8'),
+  }),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
   }),

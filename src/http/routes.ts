@@ -14,7 +14,9 @@ import { type BodyLimits, readForm } from './body.js';
 import { type Document, notModified } from './documents.js';
 import { etagMatches } from './etag.js';
 import { authenticateClient } from './clientAuth.js';
+import { NotFound } from './errors.js';
 import { noStore } from './middleware.js';
+import { STATUS_LIST_MEDIA_TYPE, type StatusLists } from '../statuslist/statusLists.js';
 import { type SseHub, streamDenyList } from './sse.js';
 import type { MetricsRenderer } from './metrics.js';
 
@@ -24,6 +26,7 @@ export interface RouteDeps {
   introspect: Introspect;
   clients: ClientAuthenticator;
   denyList: DenyList;
+  statusLists: Pick<StatusLists, 'render' | 'ttlSeconds' | 'uris'>;
   keyring: Pick<Keyring, 'hasActiveKey'>;
   hub: SseHub;
   /** Request arrival stamps (the refresh grant's race judgement). */
@@ -49,6 +52,8 @@ export function metadata(issuer: string, grantTypes: string[]): Record<string, u
     revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
     scopes_supported: [],
+    // draft-ietf-oauth-status-list §9: where the Status List Tokens of every access token are listed
+    status_list_aggregation_endpoint: `${issuer}/statuslists`,
     service_documentation: 'https://github.com/tollgate/tollgate#readme',
   };
 }
@@ -137,6 +142,28 @@ export function createRouter(deps: RouteDeps): Router {
     const client = await authenticateClient(ctx, clients, undefined, { confidentialOnly: true });
     // the secret hash this authentication matched: the stream ends when it changes (sse.ts)
     await streamDenyList(ctx, denyList, hub, { clientId: client.id, secretHash: client.secretHash });
+  });
+
+  // Token Status List (draft-ietf-oauth-status-list §8): no client authentication, the list
+  // reveals only bits at random indices. Rendered at most once per change and per ttl (publisher.ts).
+  router.get('/statuslists/:id', async (ctx) => {
+    const rendered = await deps.statusLists.render(ctx.params.id ?? '');
+    if (!rendered) throw new NotFound('no such status list');
+    // a verifier caches the list for its ttl claim; HTTP caches may as long, no longer
+    ctx.set('Cache-Control', `public, max-age=${deps.statusLists.ttlSeconds}`);
+    ctx.set('ETag', rendered.etag);
+    ctx.type = STATUS_LIST_MEDIA_TYPE;
+    if (etagMatches(ctx.get('if-none-match'), rendered.etag)) {
+      ctx.status = 304;
+      return;
+    }
+    ctx.body = rendered.token;
+  });
+
+  // the Status List Aggregation (§9): every list's URI
+  router.get('/statuslists', async (ctx) => {
+    ctx.set('Cache-Control', `public, max-age=${deps.statusLists.ttlSeconds}`);
+    ctx.body = { status_lists: await deps.statusLists.uris() };
   });
 
   router.get('/healthz', (ctx: Context) => {

@@ -36,6 +36,9 @@ export const COPY_ORDER: readonly TableCopy[] = [
   { table: 'login_failures', serial: 'id' },
   { table: 'known_addresses' },
   { table: 'horizons' },
+  // issue 18: every slot, live or in quarantine (an index must not be reused before its time)
+  { table: 'status_lists' },
+  { table: 'status_slots' },
 ];
 
 const PAGE = 500;

@@ -16,6 +16,8 @@ const findWithFamilyQuery = prepared<{ hash: string }, FamilyJoinRow>(['hash'], 
       'f.id as f_id', 'f.user_id as f_user_id', 'f.client_id as f_client_id', 'f.scope as f_scope',
       'f.created_at as f_created_at', 'f.expires_at as f_expires_at', 'f.access_expires_at as f_access_expires_at',
       'f.revoked_at as f_revoked_at', 'f.revoked_reason as f_revoked_reason',
+      // issue 18: the family's status-list slot rides along (no extra read on refresh)
+      'f.status_list as f_status_list', 'f.status_idx as f_status_idx',
     ])
     .where('t.token_hash', '=', p.hash),
 );
@@ -34,6 +36,8 @@ interface FamilyJoinRow extends RefreshTokenRow {
   f_access_expires_at: number;
   f_revoked_at: number | null;
   f_revoked_reason: string | null;
+  f_status_list: string | null;
+  f_status_idx: number | null;
 }
 
 export class RefreshTokenRepository {
@@ -61,6 +65,7 @@ export class RefreshTokenRepository {
           family: {
             id: r.f_id, user_id: r.f_user_id, client_id: r.f_client_id, scope: r.f_scope, created_at: r.f_created_at,
             expires_at: r.f_expires_at, access_expires_at: r.f_access_expires_at, revoked_at: r.f_revoked_at, revoked_reason: r.f_revoked_reason,
+            status_list: r.f_status_list, status_idx: r.f_status_idx,
           },
         },
       );

@@ -46,6 +46,9 @@ export interface RefreshTokenFamiliesTable {
   access_expires_at: number; // the latest `exp` of an access token issued in this family
   revoked_at: number | null;
   revoked_reason: string | null;
+  // the family's Token Status List slot (issue 18); absent on families from before it
+  status_list: string | null;
+  status_idx: number | null;
 }
 
 export interface RefreshTokensTable {
@@ -110,6 +113,24 @@ export interface KnownAddressesTable {
   last_success_at: number;
 }
 
+export interface StatusListsTable {
+  id: string; // opaque: the last segment of `<issuer>/statuslists/<id>`
+  position: number; // allocation order
+  size: number; // statuses (bits) in the list
+  version: number; // bumped in the transaction that changes any of its bits
+  created_at: number;
+}
+
+export interface StatusSlotsTable {
+  list_id: string;
+  idx: number;
+  user_id: string | null; // null for client_credentials tokens
+  client_id: string;
+  family_id: string | null; // a refresh family's slot (shared by its access tokens)
+  invalid: number; // 1: the status INVALID is published for this index
+  expires_at: number; // epoch ms: every token that used the slot has expired (then quarantined)
+}
+
 export interface Database {
   users: UsersTable;
   roles: RolesTable;
@@ -123,6 +144,8 @@ export interface Database {
   login_failures: LoginFailuresTable;
   horizons: HorizonsTable;
   known_addresses: KnownAddressesTable;
+  status_lists: StatusListsTable;
+  status_slots: StatusSlotsTable;
 }
 
 export type User = Selectable<UsersTable>;

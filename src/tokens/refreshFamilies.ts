@@ -11,6 +11,7 @@ import { type Clock, seconds } from '../clock.js';
 import type { Client } from '../clients/client.js';
 import type { DenyList, NewDenyEntry } from '../denylist/denyList.js';
 import type { Logger } from '../logger.js';
+import type { Slot, StatusClaim, StatusLists } from '../statuslist/statusLists.js';
 import { type Db, inTransaction } from '../store/database.js';
 import { RefreshTokenRepository } from '../store/refreshTokens.js';
 import type { RefreshTokenFamily } from '../store/schema.js';
@@ -35,6 +36,8 @@ export interface Session {
   sid: string;
   userId: string;
   clientId: string;
+  /** The `status` claim of the family's access tokens (Token Status List, issue 18). */
+  status?: StatusClaim | undefined;
 }
 
 export interface RotationRequest {
@@ -64,27 +67,32 @@ export interface RefreshFamiliesDeps {
   audit: Audit;
   /** Seconds verifiers allow past `exp`: a `sid` entry lasts this much past the family's horizon. */
   clockToleranceSeconds: number;
+  statusLists: StatusLists;
   logger?: Logger | undefined;
 }
 
 const session = (f: RefreshTokenFamily): Session => ({ sid: f.id, userId: f.user_id, clientId: f.client_id });
+const slotOf = (f: RefreshTokenFamily): Slot | undefined => (f.status_list !== null && f.status_idx !== null ? { listId: f.status_list, idx: Number(f.status_idx) } : undefined);
 
 export class RefreshFamilies {
   constructor(private readonly deps: RefreshFamiliesDeps) {}
 
   /** A new family for a user signed in through a client: its first refresh token and its sid. */
-  async start(userId: string, client: Client, scope: string): Promise<{ sid: string; refreshToken: string }> {
+  async start(userId: string, client: Client, scope: string): Promise<{ sid: string; refreshToken: string; status: StatusClaim }> {
     const now = this.deps.clock.now();
     const { accessTokenSeconds, refreshIdleSeconds, refreshAbsoluteSeconds } = client.lifetimes;
     const refreshToken = this.deps.minter.mint();
     const sid = crypto.randomUUID();
     const absolute = refreshAbsoluteSeconds * 1000;
-    await inTransaction(this.deps.db, async (tx) => {
+    const slot = await inTransaction(this.deps.db, async (tx) => {
       const repo = new RefreshTokenRepository(tx);
-      await repo.insertFamily({ id: sid, user_id: userId, client_id: client.id, scope, created_at: now, expires_at: now + absolute, access_expires_at: accessHorizon(now, accessTokenSeconds).extendTo, revoked_at: null, revoked_reason: null });
+      // the family's status-list slot, in the transaction that writes the family (issue 18)
+      const slot = await this.deps.statusLists.familySlot(tx, { id: sid, user_id: userId, client_id: client.id, expires_at: now + absolute });
+      await repo.insertFamily({ id: sid, user_id: userId, client_id: client.id, scope, created_at: now, expires_at: now + absolute, access_expires_at: accessHorizon(now, accessTokenSeconds).extendTo, revoked_at: null, revoked_reason: null, status_list: slot.listId, status_idx: slot.idx });
       await repo.insertToken({ token_hash: RefreshTokenMinter.hash(refreshToken), family_id: sid, parent_hash: null, created_at: now, expires_at: now + Math.min(refreshIdleSeconds * 1000, absolute), spent_at: null });
+      return slot;
     });
-    return { sid, refreshToken };
+    return { sid, refreshToken, status: this.deps.statusLists.claim(slot) };
   }
 
   /** Rotates a presented refresh token (RFC 6749 §6, RFC 9700 §4.14.2). */
@@ -100,6 +108,12 @@ export class RefreshFamilies {
     }
     if (outcome.kind === 'replay') await this.deps.denyList.sync();
     if (spend.won && outcome.kind !== 'rotated') this.deps.spends.settle(hash, false);
+    if ((outcome.kind === 'rotated' || outcome.kind === 'retry') && !outcome.session.status) {
+      // a family from before status lists: each of its tokens gets a slot of its own
+      const { sid, userId, clientId } = outcome.session;
+      const slot = await this.deps.statusLists.tokenSlot({ user_id: userId, client_id: clientId, family_id: sid }, request.client.lifetimes.accessTokenSeconds);
+      return { ...outcome, session: { ...outcome.session, status: this.deps.statusLists.claim(slot) } };
+    }
     return outcome;
   }
 
@@ -141,7 +155,8 @@ export class RefreshFamilies {
       const horizon = accessHorizon(now, client.lifetimes.accessTokenSeconds);
       // read with the family above; extendAccessExpiry only ever moves it later
       if (family.access_expires_at < horizon.needed) await repo.extendAccessExpiry(family.id, horizon.extendTo);
-      return { kind, session: session(family), successor, scope: narrowed.scope, roles: user.roles };
+      const slot = slotOf(family);
+      return { kind, session: { ...session(family), status: slot && this.deps.statusLists.claim(slot) }, successor, scope: narrowed.scope, roles: user.roles };
     };
 
     if (verdict.kind === 'spent') {
@@ -230,5 +245,7 @@ export class RefreshFamilies {
 
   private async denyFamilies(families: RefreshTokenFamily[], now: number, tx: Db): Promise<void> {
     await this.deps.denyList.add(this.sidEntries(families, now), tx);
+    // the families' status-list indices go INVALID in the same transaction (issue 18)
+    for (const f of families) await this.deps.statusLists.revokeFamily(f.id, tx);
   }
 }

@@ -6,6 +6,7 @@ import type { Audit } from '../audit/audit.js';
 import { type Clock, seconds } from '../clock.js';
 import type { DenyList, NewDenyEntry } from '../denylist/denyList.js';
 import type { AccessHorizon } from '../tokens/accessHorizon.js';
+import type { StatusListRevocations } from '../statuslist/statusLists.js';
 import type { RefreshFamilies } from '../tokens/refreshFamilies.js';
 import type { User } from '../store/schema.js';
 import { UserRepository } from '../store/users.js';
@@ -35,6 +36,7 @@ export interface UserServiceDeps {
   /** How long a `sub` entry must stay listed: until every token issued so far has expired. */
   horizon: AccessHorizon;
   families: RefreshFamilies;
+  statusLists: StatusListRevocations;
 }
 
 export class UserService {
@@ -139,6 +141,8 @@ export class UserService {
       // until the last token issued to the user expires, whatever the lifetimes have become since
       const entries: NewDenyEntry[] = [...revoked.entries, { type: 'sub', value: user.id, issued_before: seconds(now), expires_at: await this.deps.horizon.until(trx) }];
       await this.deps.denyList.add(entries, trx);
+      // every token of the user goes INVALID in the status lists, in the same transaction (issue 18)
+      await this.deps.statusLists.revokeUser(user.id, trx);
     });
     await this.deps.denyList.sync();
     return count;

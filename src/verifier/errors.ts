@@ -14,6 +14,8 @@ export const VERIFICATION_ERROR_CODES = [
   'ERR_DENY_LIST_UNAVAILABLE',
   // the issuer's JWK Set could not be fetched: the token may be fine, the verifier cannot tell
   'ERR_JWKS_UNAVAILABLE',
+  // the token's Token Status List could not be fetched or verified within maxStaleness: fail closed
+  'ERR_STATUS_LIST_UNAVAILABLE',
 ] as const;
 
 export type VerificationErrorCode = (typeof VERIFICATION_ERROR_CODES)[number];
@@ -39,5 +41,5 @@ export function isVerificationError(e: unknown): e is VerificationError {
 
 /** The failure is the verifier's (it could not reach the issuer), not the token's. */
 export function isUnavailable(code: VerificationErrorCode): boolean {
-  return code === 'ERR_DENY_LIST_UNAVAILABLE' || code === 'ERR_JWKS_UNAVAILABLE';
+  return code === 'ERR_DENY_LIST_UNAVAILABLE' || code === 'ERR_JWKS_UNAVAILABLE' || code === 'ERR_STATUS_LIST_UNAVAILABLE';
 }

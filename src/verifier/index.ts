@@ -7,4 +7,5 @@ export type { VerificationErrorCode } from './errors.js';
 export { requireToken } from './middleware.js';
 export type { BearerContext, RequireTokenOptions, TokenState } from './middleware.js';
 export type { DenyListOptions } from './denyList.js';
+export type { StatusListOptions } from './statusList.js';
 export type { FeedEntry } from './denyIndex.js';

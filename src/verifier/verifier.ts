@@ -7,6 +7,7 @@ import { type JWTPayload, type JWTVerifyGetKey, compactVerify, errors } from 'jo
 import { DenyListMirror, type DenyListOptions } from './denyList.js';
 import { VerificationError } from './errors.js';
 import { JwksCache } from './jwks.js';
+import { StatusListChecker, type StatusListOptions } from './statusList.js';
 
 export interface VerifierOptions {
   /** The expected `iss`; the JWK Set defaults to `${issuer}/.well-known/jwks.json`. */
@@ -19,6 +20,8 @@ export interface VerifierOptions {
   /** Seconds of leeway for exp/nbf/iat (default 5). */
   clockTolerance?: number;
   denyList?: DenyListOptions;
+  /** Check each token's Token Status List entry (draft-ietf-oauth-status-list), failing closed past maxStaleness. */
+  statusList?: StatusListOptions;
 }
 
 /** RFC 9068 §2.2 claims, plus Tollgate's `roles` and `sid`. */
@@ -90,6 +93,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
     }
   };
 
+  const statusList = options.statusList ? new StatusListChecker({ issuer, getKey, algorithms, now, clockTolerance: tolerance }, options.statusList) : undefined;
+
   async function verify(token: string): Promise<AccessTokenClaims> {
     if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH || !COMPACT_JWS.test(token)) throw new VerificationError('ERR_TOKEN_MALFORMED', 'not a compact JWS of acceptable size');
     const [encodedHeader = ''] = token.split('.');
@@ -125,6 +130,8 @@ export function createVerifier(options: VerifierOptions): Verifier {
       // fail closed: a list we could not refresh may be missing the revocation that matters
       if (!denyList.fresh && !denyList.failOpen) throw new VerificationError('ERR_DENY_LIST_UNAVAILABLE', 'the deny list has not been synced within maxStaleness');
     }
+    // last: the one check that may fetch, done only for a token that passed everything else
+    if (statusList) await statusList.check(claims);
     return claims;
   }
 

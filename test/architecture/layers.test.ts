@@ -14,7 +14,7 @@ const LAYERS: Record<string, number> = {
   'app.ts': 5, 'services.ts': 5, 'protocol.ts': 5, 'jobs.ts': 5, 'main.ts': 5, 'server.ts': 5, 'index.ts': 5, cli: 5,
   http: 4,
   oauth: 3,
-  tokens: 2, keys: 2, denylist: 2, users: 2, clients: 2, audit: 2,
+  tokens: 2, keys: 2, denylist: 2, users: 2, clients: 2, audit: 2, statuslist: 2,
   store: 1,
   // leaves every layer may use
   'config.ts': 0, config: 0, 'clock.ts': 0, 'logger.ts': 0, 'mallocEnv.ts': 0,

@@ -52,7 +52,7 @@ describe(`the store on ${testDialect()}`, () => {
     await t.addClient('web', { grants: ['password', 'refresh_token'] });
     const repo = new RefreshTokenRepository(t.store.db);
     const now = t.clock.now();
-    await repo.insertFamily({ id: 'f1', user_id: sub, client_id: 'web', scope: '', created_at: now, expires_at: now + 1e6, access_expires_at: now, revoked_at: null, revoked_reason: null });
+    await repo.insertFamily({ id: 'f1', user_id: sub, client_id: 'web', scope: '', created_at: now, expires_at: now + 1e6, access_expires_at: now, revoked_at: null, revoked_reason: null, status_list: null, status_idx: null });
     await repo.insertToken({ token_hash: 'h1', family_id: 'f1', parent_hash: null, created_at: now, expires_at: now + 1e6, spent_at: null });
     expect(await repo.markSpent('h1', now)).toBe(true);
     expect(await repo.markSpent('h1', now + 1)).toBe(false);

@@ -62,9 +62,9 @@ export function passwordGrant({ users, throttle, hasher, audit, families, access
       await attempt.succeeded(user.id);
 
       const roles = await users.roles(user.id);
-      const { sid, refreshToken } = await families.start(user.id, client, scope);
+      const { sid, refreshToken, status } = await families.start(user.id, client, scope);
       const ttl = client.lifetimes.accessTokenSeconds;
-      const { token } = await accessTokens.issue({ sub: user.id, audience: client.audience, clientId: client.id, scope, roles, sid, ttlSeconds: ttl });
+      const { token } = await accessTokens.issue({ sub: user.id, audience: client.audience, clientId: client.id, scope, roles, sid, status, ttlSeconds: ttl });
       await audit.record({ type: 'sign_in.success', username, user_id: user.id, client_id: client.id, ip, detail: { sid } });
       events.tokenIssued('password');
       return { access_token: token, token_type: 'Bearer', expires_in: ttl, refresh_token: refreshToken, scope };

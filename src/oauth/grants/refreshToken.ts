@@ -49,7 +49,7 @@ export function refreshTokenGrant({ families, accessTokens, audit, events }: Ref
       const { session, scope, roles, successor } = outcome;
       const ttl = client.lifetimes.accessTokenSeconds;
       try {
-        const { token } = await accessTokens.issue({ sub: session.userId, audience: client.audience, clientId: client.id, scope, roles, sid: session.sid, ttlSeconds: ttl });
+        const { token } = await accessTokens.issue({ sub: session.userId, audience: client.audience, clientId: client.id, scope, roles, sid: session.sid, status: session.status, ttlSeconds: ttl });
         if (outcome.kind === 'retry') {
           events.refreshRetry();
           await audit.record({ type: 'refresh.retry', user_id: session.userId, client_id: client.id, ip, detail: { sid: session.sid } });
