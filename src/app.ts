@@ -174,7 +174,8 @@ function createMaintenance(services: Services, config: Config, logger: Logger) {
       const deny = await services.denyList.prune();
       const failures = await services.throttle.prune();
       const families = await new RefreshTokenRepository(services.db).pruneExpired(now);
-      if (deny + failures + families > 0) logger.debug({ deny, failures, families }, 'pruned expired rows');
+      const dpopJtis = await services.dpop.prune(now);
+      if (deny + failures + families + dpopJtis > 0) logger.debug({ deny, failures, families, dpopJtis }, 'pruned expired rows');
     },
   };
 }

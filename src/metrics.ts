@@ -4,6 +4,7 @@
 // token type): no token, username, client id or secret ever becomes a label.
 import type { Context, Next } from 'koa';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { REFUSAL_REASONS } from './dpop/proof.js';
 import type { SseHub } from './http/sse.js';
 import type { ProtocolEvents, Services } from './oauth/services.js';
 
@@ -24,6 +25,7 @@ export class Metrics implements MetricsEndpoint {
   private readonly reuse: Counter;
   private readonly retries: Counter;
   private readonly revocations: Counter<'token_type'>;
+  private readonly dpopRefusals: Counter<'reason'>;
   private observed: { services: Services; hub: SseHub } | undefined;
 
   constructor() {
@@ -40,6 +42,7 @@ export class Metrics implements MetricsEndpoint {
     this.reuse = new Counter({ name: 'tollgate_refresh_reuse_detected_total', help: 'spent refresh tokens presented again (the family was revoked)', registers });
     this.retries = new Counter({ name: 'tollgate_refresh_retries_total', help: 'refresh requests answered with the same successor within the retry grace', registers });
     this.revocations = new Counter({ name: 'tollgate_revocations_total', help: 'tokens revoked at POST /revoke, by token type', labelNames: ['token_type'], registers });
+    this.dpopRefusals = new Counter({ name: 'tollgate_dpop_proofs_refused_total', help: 'DPoP proofs refused at the token endpoint, by the check that failed', labelNames: ['reason'], registers });
     for (const grant of GRANTS) this.issued.inc({ grant }, 0);
     for (const tokenType of ['access_token', 'refresh_token']) this.revocations.inc({ token_type: tokenType }, 0);
 
@@ -141,6 +144,7 @@ export class Metrics implements MetricsEndpoint {
     refreshReuse: () => this.reuse.inc(),
     refreshRetry: () => this.retries.inc(),
     revoked: (kind) => this.revocations.inc({ token_type: kind }),
+    dpopRefused: (reason) => this.dpopRefusals.inc({ reason: (REFUSAL_REASONS as readonly string[]).includes(reason) ? reason : 'other' }),
   };
 
   /** Lets the gauges read the app's state at scrape time. */

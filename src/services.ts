@@ -5,6 +5,9 @@ import { ClientService } from './clients/clients.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import { DenyList } from './denylist/denyList.js';
+import { DpopNonces } from './dpop/nonces.js';
+import { DpopProofs } from './dpop/proof.js';
+import { DpopReplayCache } from './dpop/replay.js';
 import { deriveKey, loadKeyEncryptionKey } from './keys/encryption.js';
 import { KeyManager } from './keys/keyManager.js';
 import { Keyring } from './keys/keyring.js';
@@ -39,6 +42,17 @@ export function createServices(options: ServiceOptions): Services {
   const keyring = new Keyring({ db, kek });
   const denyList = new DenyList({ db, clock, logger });
   const hasher = new PasswordHasher(config.passwords);
+  const events = options.events ?? noEvents;
+  const tolerance = config.accessTokens.clockToleranceSeconds;
+  // nonces are an HMAC under a KEK-derived key: every instance sharing the KEK accepts them
+  const dpop = new DpopProofs({
+    policy: config.dpop,
+    clockToleranceSeconds: tolerance,
+    clock,
+    nonces: new DpopNonces(deriveKey(kek, 'dpop nonce'), config.dpop.nonceLifetimeSeconds, clock),
+    replay: new DpopReplayCache(db, config.dpop.iatWindowSeconds + tolerance),
+    onRefused: (reason) => events.dpopRefused(reason),
+  });
   const horizon = new AccessHorizon({ db, clock, defaultTtlSeconds: config.accessTokens.ttlSeconds, clockToleranceSeconds: config.accessTokens.clockToleranceSeconds });
   return {
     config,
@@ -56,7 +70,8 @@ export function createServices(options: ServiceOptions): Services {
     throttle: new LoginThrottle({ db, clock, policy: config.throttle, pseudonyms }),
     users: new UserService({ db, clock, hasher, denyList, audit, horizon }),
     clients: new ClientService({ db, clock, audit, denyList, horizon, defaultTtlSeconds: config.accessTokens.ttlSeconds }),
-    events: options.events ?? noEvents,
+    events,
     horizon,
+    dpop,
   };
 }

@@ -43,6 +43,8 @@ export function metadata(services: Services, grantTypes: string[]): Record<strin
     introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
     scopes_supported: [],
     service_documentation: 'https://github.com/tollgate/tollgate#readme',
+    // RFC 9449 §5.1
+    dpop_signing_alg_values_supported: [...services.dpop.algorithms],
   };
 }
 
@@ -72,7 +74,11 @@ export function createRouter(deps: RouteDeps): Router {
     noStore(ctx);
     const params = await readForm(ctx, limits);
     const client = await authenticateClient(ctx, services, params);
-    ctx.body = await tokenEndpoint.handle({ params, client, ip: ctx.ip, receivedAt, arrival });
+    // RFC 9449: the proof (if any, or if the client must send one) is checked before the grant runs
+    const nonce = services.dpop.nonce();
+    if (nonce) ctx.set('DPoP-Nonce', nonce);
+    const dpopJkt = await services.dpop.check(ctx.req.headersDistinct.dpop, { method: 'POST', url: `${services.config.issuer}/token`, required: client.require_dpop === 1 });
+    ctx.body = await tokenEndpoint.handle({ params, client, ip: ctx.ip, receivedAt, arrival, dpopJkt });
   });
 
   router.post('/revoke', async (ctx) => {

@@ -21,7 +21,9 @@ export type IntrospectionResponse =
       exp: number;
       iat: number;
       jti?: string;
-      token_type: 'Bearer' | 'refresh_token';
+      token_type: 'Bearer' | 'DPoP' | 'refresh_token';
+      /** RFC 9449 §6.2: the key a DPoP-bound access token is bound to. */
+      cnf?: { jkt: string };
     };
 
 const INACTIVE: IntrospectionResponse = { active: false };
@@ -48,8 +50,12 @@ async function introspectAccessToken(services: Services, token: string): Promise
     exp: claims.exp,
     iat: claims.iat,
     jti: claims.jti,
-    token_type: 'Bearer',
+    ...(isBound(claims.cnf) ? { cnf: { jkt: claims.cnf.jkt }, token_type: 'DPoP' as const } : { token_type: 'Bearer' as const }),
   };
+}
+
+function isBound(cnf: unknown): cnf is { jkt: string } {
+  return typeof cnf === 'object' && cnf !== null && typeof (cnf as { jkt?: unknown }).jkt === 'string';
 }
 
 async function introspectRefreshToken(services: Services, token: string): Promise<IntrospectionResponse> {

@@ -5,6 +5,7 @@ import type { ClientService } from '../clients/clients.js';
 import { type Clock, seconds } from '../clock.js';
 import type { Config } from '../config.js';
 import type { DenyList } from '../denylist/denyList.js';
+import type { DpopProofs } from '../dpop/proof.js';
 import type { KeyManager } from '../keys/keyManager.js';
 import type { Keyring } from '../keys/keyring.js';
 import type { Logger } from '../logger.js';
@@ -23,9 +24,11 @@ export interface ProtocolEvents {
   refreshReuse(): void;
   refreshRetry(): void;
   revoked(kind: 'access_token' | 'refresh_token'): void;
+  /** A DPoP proof refused at the token endpoint, by the check that failed (a bounded set). */
+  dpopRefused(reason: string): void;
 }
 
-export const noEvents: ProtocolEvents = { tokenIssued() {}, refreshReuse() {}, refreshRetry() {}, revoked() {} };
+export const noEvents: ProtocolEvents = { tokenIssued() {}, refreshReuse() {}, refreshRetry() {}, revoked() {}, dpopRefused() {} };
 
 export interface Services {
   config: Config;
@@ -47,6 +50,8 @@ export interface Services {
   events: ProtocolEvents;
   /** When every access token issued so far has expired: how long an entry denying them all lasts. */
   horizon: AccessHorizon;
+  /** RFC 9449 proofs at the token endpoint. */
+  dpop: DpopProofs;
 }
 
 export function accessTokenTtl(services: Services, client: Client): number {

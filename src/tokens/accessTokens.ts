@@ -20,6 +20,8 @@ export interface AccessTokenClaims extends JWTPayload {
   scope: string;
   roles?: string[];
   sid?: string;
+  /** RFC 9449 §6.1: the thumbprint of the DPoP key the token is bound to. */
+  cnf?: { jkt: string };
 }
 
 export interface IssueRequest {
@@ -30,6 +32,8 @@ export interface IssueRequest {
   roles?: string[] | undefined;
   sid?: string | undefined;
   ttlSeconds: number;
+  /** Binds the token to this DPoP key thumbprint (RFC 9449 §6.1 `cnf.jkt`). */
+  jkt?: string | undefined;
 }
 
 export interface IssuedAccessToken {
@@ -70,6 +74,7 @@ export class AccessTokens {
     };
     if (req.roles) claims.roles = req.roles;
     if (req.sid) claims.sid = req.sid;
+    if (req.jkt) claims.cnf = { jkt: req.jkt };
     // CompactSign over the claims we built: SignJWT would copy and re-check every claim first (a
     // tenth of the signing time), and the JWS it makes is the same
     const token = await new CompactSign(UTF8.encode(JSON.stringify(claims))).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: ACCESS_TOKEN_TYPE }).sign(key.privateKey);

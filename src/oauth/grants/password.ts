@@ -15,7 +15,7 @@ const WRONG = 'the username or password is wrong';
 
 export const passwordGrant: GrantHandler = {
   grantType: 'password',
-  async handle({ params, client, ip }, services) {
+  async handle({ params, client, ip, dpopJkt }, services) {
     const username = required(params, 'username');
     // no username has a NUL (UserService.validateUsername) and PostgreSQL text cannot hold one: refused
     // before the throttle and the audit trail write it (on PostgreSQL that write would fail: a 500)
@@ -60,12 +60,12 @@ export const passwordGrant: GrantHandler = {
     const sid = crypto.randomUUID();
     await services.db.transaction().execute(async (trx) => {
       const repo = new RefreshTokenRepository(trx);
-      await repo.insertFamily({ id: sid, user_id: user.id, client_id: client.client_id, scope, created_at: now, expires_at: now + absolute, access_expires_at: accessHorizon(now, ttl).extendTo, revoked_at: null, revoked_reason: null });
+      await repo.insertFamily({ id: sid, user_id: user.id, client_id: client.client_id, scope, created_at: now, expires_at: now + absolute, access_expires_at: accessHorizon(now, ttl).extendTo, revoked_at: null, revoked_reason: null, dpop_jkt: dpopJkt ?? null });
       await repo.insertToken({ token_hash: RefreshTokenMinter.hash(refreshToken), family_id: sid, parent_hash: null, created_at: now, expires_at: now + Math.min(idle, absolute), spent_at: null });
     });
-    const { token } = await services.accessTokens.issue({ sub: user.id, audience: client.audience, clientId: client.client_id, scope, roles, sid, ttlSeconds: ttl });
+    const { token } = await services.accessTokens.issue({ sub: user.id, audience: client.audience, clientId: client.client_id, scope, roles, sid, ttlSeconds: ttl, jkt: dpopJkt });
     await audit.record({ type: 'sign_in.success', username, user_id: user.id, client_id: client.client_id, ip, detail: { sid } });
     services.events.tokenIssued('password');
-    return { access_token: token, token_type: 'Bearer', expires_in: ttl, refresh_token: refreshToken, scope };
+    return { access_token: token, token_type: dpopJkt ? 'DPoP' : 'Bearer', expires_in: ttl, refresh_token: refreshToken, scope };
   },
 };

@@ -13,6 +13,7 @@
 // loser always reads the winner's committed spend, on another connection or in another worker. A
 // check that refuses after a won spend rolls the transaction back: the token stays unspent.
 import type { Kysely } from 'kysely';
+import { bindingMismatch } from '../../dpop/binding.js';
 import { RefreshTokenRepository } from '../../store/refreshTokens.js';
 import type { Client, Database, RefreshTokenFamily } from '../../store/schema.js';
 import { UserRepository } from '../../store/users.js';
@@ -25,6 +26,7 @@ import { type GrantHandler, type TokenRequest, type TokenResponse, required } fr
 type Outcome =
   | { kind: 'rotated' | 'retry'; family: RefreshTokenFamily; successor: string; scope: string; roles: string[]; ttl: number }
   | { kind: 'refused'; why: string }
+  | { kind: 'unbound'; family: RefreshTokenFamily; why: 'no proof' | 'other key' }
   | { kind: 'replay'; family: RefreshTokenFamily };
 
 export function retryGraceSeconds(services: Services, client: Client): number {
@@ -70,6 +72,11 @@ export const refreshTokenGrant: GrantHandler = {
 async function respond(outcome: Outcome, request: TokenRequest, services: Services): Promise<TokenResponse> {
     const { client, ip } = request;
     if (outcome.kind === 'refused') throw new InvalidGrant(outcome.why);
+    if (outcome.kind === 'unbound') {
+      if (outcome.why === 'other key') services.events.dpopRefused('binding');
+      await services.audit.record({ type: 'dpop.binding_mismatch', user_id: outcome.family.user_id, client_id: client.client_id, ip, detail: { sid: outcome.family.id, proof: outcome.why } });
+      throw new InvalidGrant(`the refresh token is bound to a DPoP key and the request has ${outcome.why === 'no proof' ? 'no proof' : 'a proof of another key'}`);
+    }
     if (outcome.kind === 'replay') {
       await services.denyList.sync();
       services.events.refreshReuse();
@@ -77,13 +84,13 @@ async function respond(outcome: Outcome, request: TokenRequest, services: Servic
       throw new InvalidGrant('the refresh token was already used; its session has been revoked');
     }
     const { family, scope, roles, ttl, successor } = outcome;
-    const { token } = await services.accessTokens.issue({ sub: family.user_id, audience: client.audience, clientId: client.client_id, scope, roles, sid: family.id, ttlSeconds: ttl });
+    const { token } = await services.accessTokens.issue({ sub: family.user_id, audience: client.audience, clientId: client.client_id, scope, roles, sid: family.id, ttlSeconds: ttl, jkt: request.dpopJkt });
     if (outcome.kind === 'retry') {
       services.events.refreshRetry();
       await services.audit.record({ type: 'refresh.retry', user_id: family.user_id, client_id: client.client_id, ip, detail: { sid: family.id } });
     }
     services.events.tokenIssued('refresh_token');
-    return { access_token: token, token_type: 'Bearer', expires_in: ttl, refresh_token: successor, scope };
+    return { access_token: token, token_type: request.dpopJkt ? 'DPoP' : 'Bearer', expires_in: ttl, refresh_token: successor, scope };
 }
 
 /** Thrown inside the transaction to undo a won spend when a later check refuses. */
@@ -93,7 +100,7 @@ class RolledBack extends Error {
   }
 }
 
-async function rotate(trx: Kysely<Database>, presented: string, hash: string, spend: { won: boolean }, { params, client, receivedAt, arrival }: TokenRequest, services: Services): Promise<Outcome> {
+async function rotate(trx: Kysely<Database>, presented: string, hash: string, spend: { won: boolean }, { params, client, receivedAt, arrival, dpopJkt }: TokenRequest, services: Services): Promise<Outcome> {
   const { clock, config, spends } = services;
   const repo = new RefreshTokenRepository(trx);
   const now = clock.now();
@@ -113,6 +120,14 @@ async function rotate(trx: Kysely<Database>, presented: string, hash: string, sp
   const family = row.family;
   // another client's token is never a retry, nor evidence of theft by this client
   if (family.client_id !== client.client_id) return refuse('the refresh token was not issued to this client');
+  // RFC 9449 §5: a bound family needs a proof of its key. Checked before anything that spends or
+  // revokes (a won spend is rolled back): without the key a thief can neither use nor kill it
+  const mismatch = bindingMismatch(family.dpop_jkt, dpopJkt);
+  if (mismatch) {
+    const unbound: Outcome = { kind: 'unbound', family, why: mismatch };
+    if (won) throw new RolledBack(unbound);
+    return unbound;
+  }
   if (family.revoked_at !== null) return refuse('the refresh token has been revoked');
 
   const ttl = accessTokenTtl(services, client);
