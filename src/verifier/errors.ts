@@ -14,6 +14,11 @@ export const VERIFICATION_ERROR_CODES = [
   'ERR_DENY_LIST_UNAVAILABLE',
   // the issuer's JWK Set could not be fetched: the token may be fine, the verifier cannot tell
   'ERR_JWKS_UNAVAILABLE',
+  // RFC 9449: the DPoP proof fails a check; the token is DPoP-bound and no proof (or a proof of
+  // another key) came with it, or an unbound token came as DPoP; the proof's jti was seen before
+  'ERR_DPOP_PROOF',
+  'ERR_DPOP_BINDING',
+  'ERR_DPOP_REPLAY',
 ] as const;
 
 export type VerificationErrorCode = (typeof VERIFICATION_ERROR_CODES)[number];

@@ -27,7 +27,8 @@ describe('DPoP at the token endpoint (RFC 9449)', () => {
 
   const clientCredentials = (proof?: string | string[]) => {
     const req = t.request.post('/token').set('Authorization', basic(svc)).type('form');
-    if (proof !== undefined) req.set('DPoP', proof);
+    // an array goes out as one header line per value (Node's setHeader)
+    if (proof !== undefined) req.set('DPoP', proof as string);
     return req.send({ grant_type: 'client_credentials' });
   };
   const password = (proof?: string) => {
