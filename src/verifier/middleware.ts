@@ -14,10 +14,14 @@ export interface BearerContext {
   status: number;
   body: unknown;
   state: object;
-  /** For DPoP (htm, htu): the request's method, path and origin (Koa has them). */
+  /**
+   * For DPoP (htm, htu): the request's method, path, protocol and host (Koa has them; Koa 3's
+   * `origin` is the Origin request header, which the client chooses, so it is not used).
+   */
   method?: string;
   path?: string;
-  origin?: string;
+  protocol?: string;
+  host?: string;
 }
 
 export interface RequireTokenOptions {
@@ -77,8 +81,8 @@ function challengeParam(name: string, value: string): string {
 
 /** htu of this request (RFC 9449 §4.2): the public base URL, or the request's origin, plus the path. */
 function requestUrl(ctx: BearerContext, publicUrl: string | undefined): string {
-  if (ctx.path === undefined || (publicUrl === undefined && ctx.origin === undefined)) throw new TypeError('requireToken needs ctx.path and ctx.origin (or the publicUrl option) for DPoP');
-  return `${(publicUrl ?? ctx.origin ?? '').replace(/\/+$/, '')}${ctx.path}`;
+  if (ctx.path === undefined || (publicUrl === undefined && (ctx.protocol === undefined || ctx.host === undefined))) throw new TypeError('requireToken needs ctx.path, ctx.protocol and ctx.host (or the publicUrl option) for DPoP');
+  return `${(publicUrl ?? `${ctx.protocol}://${ctx.host}`).replace(/\/+$/, '')}${ctx.path}`;
 }
 
 export function requireToken(verifier: Verifier, options: RequireTokenOptions = {}) {
