@@ -5,7 +5,7 @@
 // message. The jti replay check is the caller's: the server's is fleet-wide (a store table), a
 // verifier's in memory.
 import crypto from 'node:crypto';
-import { type JWK, calculateJwkThumbprint, compactVerify, importJWK } from 'jose';
+import { type CryptoKey, type JWK, compactVerify, importJWK } from 'jose';
 
 export type ProofFailure =
   | 'malformed' // not a compact JWS with JSON header and payload
@@ -109,10 +109,12 @@ export async function checkProof(proof: string, expect: ProofExpectations): Prom
   // a crit header names extensions nothing here implements (RFC 7515 §4.1.11)
   if ('crit' in header || 'b64' in header) return fail('malformed');
 
+  const jkt = thumbprint(jwk as JWK);
+  if (jkt === undefined) return fail('jwk');
   let payloadBytes: Uint8Array;
   try {
-    const key = await importJWK(jwk as JWK, alg);
-    if (key instanceof Uint8Array || key.type !== 'public') return fail('jwk');
+    const key = await publicKey(jkt, jwk as JWK, alg);
+    if (key === undefined) return fail('jwk');
     ({ payload: payloadBytes } = await compactVerify(proof, key, { algorithms: [alg] }));
   } catch (e) {
     // a jwk that is not a key of the algorithm's type is no usable key; anything else failed to verify
@@ -128,8 +130,43 @@ export async function checkProof(proof: string, expect: ProofExpectations): Prom
   if (typeof iat !== 'number' || !Number.isFinite(iat) || Math.abs(nowSeconds - iat) > expect.maxAgeSeconds + expect.toleranceSeconds) return fail('iat');
   if (expect.accessToken !== undefined && claims.ath !== accessTokenHash(expect.accessToken)) return fail('ath');
   if (expect.nonce && !expect.nonce(typeof claims.nonce === 'string' ? claims.nonce : undefined)) return fail('nonce');
-  const jkt = await calculateJwkThumbprint(jwk as JWK, 'sha256');
   return { ok: true, proof: { jkt, jti, iat } };
+}
+
+// RFC 7638 §3.2: the members that define a public key, per key type, in lexicographic order
+const THUMBPRINT_MEMBERS: Record<string, readonly string[]> = { EC: ['crv', 'kty', 'x', 'y'], RSA: ['e', 'kty', 'n'], OKP: ['crv', 'kty', 'x'] };
+
+/**
+ * The RFC 7638 SHA-256 thumbprint (base64url), as jose's calculateJwkThumbprint computes it but
+ * synchronously: it is also the key of the import cache below, so it is computed first.
+ */
+export function thumbprint(jwk: JWK): string | undefined {
+  const members = typeof jwk.kty === 'string' ? THUMBPRINT_MEMBERS[jwk.kty] : undefined;
+  if (!members) return undefined;
+  const canonical: Record<string, string> = {};
+  for (const m of members) {
+    const v = (jwk as Record<string, unknown>)[m];
+    if (typeof v !== 'string' || v === '') return undefined;
+    canonical[m] = v;
+  }
+  return crypto.createHash('sha256').update(JSON.stringify(canonical)).digest('base64url');
+}
+
+// Importing a JWK costs more than verifying a signature with it, and a client signs all its proofs
+// with one key: imported keys are kept by thumbprint and algorithm (the thumbprint covers every
+// member that defines the key, so equal thumbprints are the same key). Bounded; oldest out first.
+const KEY_CACHE_MAX = 1000;
+const keyCache = new Map<string, CryptoKey>();
+
+async function publicKey(jkt: string, jwk: JWK, alg: string): Promise<CryptoKey | undefined> {
+  const id = `${alg} ${jkt}`;
+  const hit = keyCache.get(id);
+  if (hit) return hit;
+  const key = await importJWK(jwk, alg);
+  if (key instanceof Uint8Array || key.type !== 'public') return undefined;
+  if (keyCache.size >= KEY_CACHE_MAX) keyCache.delete(keyCache.keys().next().value as string);
+  keyCache.set(id, key);
+  return key;
 }
 
 /** `ath` (RFC 9449 §4.2): base64url of the SHA-256 of the access token's ASCII. */
