@@ -35,11 +35,13 @@ export function cycle(items) {
  * duration is rounded to its one-second ticks); `latencies` has every 2xx response's time in ms,
  * so runs in slices can be pooled into exact percentiles.
  */
-export function cannon({ url, method = 'GET', headers = {}, body, nextBody, connections, seconds }) {
+export function cannon({ url, method = 'GET', headers = {}, body, nextBody, nextHeaders, connections, seconds }) {
   const opts = { url, method, headers, connections, duration: seconds, timeout: 10, pipelining: 1 };
   if (method === 'POST') opts.headers = { 'content-type': 'application/x-www-form-urlencoded', ...headers };
   if (body !== undefined) opts.body = body;
-  if (nextBody) opts.requests = [{ setupRequest: (req) => ({ ...req, body: nextBody() }) }];
+  if (nextBody || nextHeaders) {
+    opts.requests = [{ setupRequest: (req) => ({ ...req, ...(nextBody ? { body: nextBody() } : {}), ...(nextHeaders ? { headers: { ...req.headers, ...nextHeaders() } } : {}) }) }];
+  }
   let responses = 0;
   let last = 0;
   const latencies = [];

@@ -26,17 +26,26 @@ export async function lane(subject, base, spec) {
     const next = cycle(spec.cycle);
     nextBody = () => spec.body(next());
   }
+  // per-request headers each used once (DPoP proofs: a fresh jti every time)
+  let nextHeaders;
+  let headerPool;
+  if (spec.mintHeaders) {
+    headerPool = new Pool();
+    headerPool.add(await spec.mintHeaders(WARMUP_RATE_GUESS * opts.warmup + connections * 2));
+    nextHeaders = () => headerPool.take();
+  }
   const requests = bases.map((b, i) => ({
     url: b + spec.path,
     method: spec.method ?? 'POST',
     headers: spec.headers ?? {},
     body: spec.fixedBody,
     nextBody,
+    nextHeaders,
     // 50 over 2 instances: 25 each; a remainder goes to the first ones
     connections: Math.floor(connections / bases.length) + (i < connections % bases.length ? 1 : 0),
   }));
   let probed;
-  for (const request of requests) probed ??= await probe(request, nextBody ? nextBody() : spec.fixedBody, spec.expect);
+  for (const request of requests) probed ??= await probe(nextHeaders ? { ...request, headers: { ...request.headers, ...nextHeaders() } } : request, nextBody ? nextBody() : spec.fixedBody, spec.expect);
   if (probed) note(`    ${subject}: probe failed: ${probed}`);
   // all instances at once; the rate is every response over the longest of the runs
   const run = async (seconds) => {
@@ -67,13 +76,18 @@ export async function lane(subject, base, spec) {
         pool.dry = false;
         this.firstMeasured = pool.items[pool.next];
       }
+      if (headerPool) {
+        const want = Math.ceil(Math.max(w.rps, 200) * 3 * (opts.seconds + 1)) + connections * 4;
+        if (headerPool.remaining < want) headerPool.add(await spec.mintHeaders(want - headerPool.remaining));
+        headerPool.dry = false;
+      }
     },
     slice: run,
     async finish() {
       const confirmed = spec.confirm && this.firstMeasured !== undefined ? await spec.confirm(this.firstMeasured) : undefined;
       if (confirmed) note(`    ${subject}: check after the run failed: ${confirmed}`);
       const problem = probed ? `probe: ${probed}` : confirmed;
-      return { poolDry: pool ? pool.dry : undefined, ...(problem ? { problem } : {}) };
+      return { poolDry: pool || headerPool ? Boolean(pool?.dry || headerPool?.dry) : undefined, ...(problem ? { problem } : {}) };
     },
   };
 }

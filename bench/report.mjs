@@ -12,6 +12,15 @@ export function report(results) {
   const m = results.machine;
   const lines = [`Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGb} GB, Node ${m.node}, ${m.os}; load average at start ${m.loadAverageAtStart.join(' ')}`];
   lines.push(`Each path: ${o.warmupSeconds} s warm-up, then ${o.seconds} s measured in 1 s turns with what it is compared with; autocannon in the driver process, over loopback.`);
+  if (results.dpop?.rows?.length) {
+    const d = results.dpop.rows;
+    lines.push('', 'DPoP (issue 17): client_credentials with a fresh proof on every request, in turns with the same request without one; server CPU per request');
+    lines.push(table(['path', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'server CPU µs/req'], d.map((r) => [r.label, Math.round(r.rps), r.p50, r.p99, r.errors, r.serverCpuUsPerRequest ?? '?']), ['l', 'r', 'r', 'r', 'r', 'r']));
+    if (d[0]?.serverCpuUsPerRequest && d[1]?.serverCpuUsPerRequest) {
+      const ratio = d[1].serverCpuUsPerRequest / d[0].serverCpuUsPerRequest;
+      lines.push(`  with / without a proof: ${ratio.toFixed(2)}× the server CPU (≤${TARGETS.dpopCpu}× ${mark(ratio <= TARGETS.dpopCpu)})`);
+    }
+  }
   if (results.tollgate) {
     const rss = results.tollgate.peakRssMb;
     lines.push('', `Tollgate, one process (node dist/src/main.js), SQLite WAL. Peak RSS ${rss.toFixed(0)} MB (≤${TARGETS.rssMb} MB ${mark(rss <= TARGETS.rssMb)})`);

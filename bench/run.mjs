@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ensureBuilt } from './build.mjs';
+import { dpopSection } from './dpopSection.mjs';
 import { limit } from './limitLanes.mjs';
 import { note, opts, wanted } from './options.mjs';
 import { RUN_ORDER, pathsSection } from './pathsSection.mjs';
@@ -64,6 +65,8 @@ async function main() {
       results.es256 = { ...limit(['es256', opts.seconds, opts.connections]), concurrency: opts.connections };
       note(`    ${Math.round(results.es256.perSecond)} signatures/s`);
     }
+
+    if (wanted('dpop')) results.dpop = await dpopSection(run);
 
     if (wanted('workers')) results.workers = await workersSection(run);
 

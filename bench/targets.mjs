@@ -12,6 +12,8 @@ export const TARGETS = {
   p99Ms: 20,
   rssMb: 200,
   workerScaling: 1.6,
+  // issue 17: a request with a DPoP proof costs at most this much server CPU of one without
+  dpopCpu: 1.5,
 };
 
 export const rowOf = (section, key) => section?.rows.find((r) => r.key === key || r.pairedWith === key);
@@ -55,6 +57,12 @@ export function checks(results) {
       add(`--workers 1, ${one.label}: errors`, one.errors, 0, clean(one), errorText(one));
       add(`--workers 2, ${two.label}: errors`, two.errors, 0, clean(two), errorText(two));
     }
+  }
+  const d = results.dpop?.rows;
+  if (d?.length === 2 && d[0].serverCpuUsPerRequest && d[1].serverCpuUsPerRequest) {
+    const ratio = d[1].serverCpuUsPerRequest / d[0].serverCpuUsPerRequest;
+    add('DPoP: server CPU per request, with / without a proof', ratio, TARGETS.dpopCpu, ratio <= TARGETS.dpopCpu, `${ratio.toFixed(2)}×`);
+    for (const row of d) add(`DPoP section, ${row.label}: errors`, row.errors, 0, clean(row), errorText(row));
   }
   // PostgreSQL: no throughput target (issue 9 asks for the figures); every request must succeed
   const p = results.postgres;

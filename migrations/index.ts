@@ -4,6 +4,7 @@ import * as m001 from './001_initial.js';
 import * as m002 from './002_drop_parent_index.js';
 import * as m003 from './003_known_addresses.js';
 import * as m004 from './004_access_horizon.js';
+import * as m005 from './005_dpop_jti.js';
 import * as m006 from './006_status_list.js';
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -18,5 +19,6 @@ export const migrations: Record<string, MigrationModule> = {
   '002_drop_parent_index': m002,
   '003_known_addresses': m003,
   '004_access_horizon': m004,
+  '005_dpop_jti': m005,
   '006_status_list': m006,
 };

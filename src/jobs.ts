@@ -21,7 +21,8 @@ export async function startJobs(d: Domain, store: Store, logger: Logger, options
     const failures = await d.throttle.prune();
     const families = await d.families.pruneExpired();
     const slots = await d.statusLists.prune();
-    if (deny + failures + families + slots.freed > 0) logger.debug({ deny, failures, families, slots }, 'pruned expired rows');
+    const dpopJtis = await d.dpop.prune(d.clock.now());
+    if (deny + failures + families + slots.freed + dpopJtis > 0) logger.debug({ deny, failures, families, slots, dpopJtis }, 'pruned expired rows');
   };
   const timers: NodeJS.Timeout[] = [];
   if (options.periodic) {

@@ -23,6 +23,7 @@ export function createProtocol(d: Domain): Protocol {
     refreshReuse: () => d.events.refreshReuse(),
     refreshRetry: () => d.events.refreshRetry(),
     revoked: (kind) => d.events.revoked(kind),
+    dpopRefused: (reason) => d.events.dpopRefused(reason),
   };
   const tokenEndpoint = new TokenEndpoint([
     passwordGrant({ users: d.directory, throttle: d.throttle, hasher: d.hasher, audit, families, accessTokens, events }),

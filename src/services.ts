@@ -9,6 +9,9 @@ import { ClientService } from './clients/clients.js';
 import type { Clock } from './clock.js';
 import type { Config } from './config.js';
 import { DenyList } from './denylist/denyList.js';
+import { DpopNonces } from './dpop/nonces.js';
+import { DpopProofs } from './dpop/proof.js';
+import { DpopReplayCache } from './dpop/replay.js';
 import { deriveKey, loadKeyEncryptionKey } from './keys/encryption.js';
 import { KeyManager } from './keys/keyManager.js';
 import { Keyring } from './keys/keyring.js';
@@ -61,6 +64,8 @@ export interface Domain {
   clientAuth: ClientAuthenticator;
   horizon: AccessHorizon;
   statusLists: StatusLists;
+  /** RFC 9449 proofs at the token endpoint. */
+  dpop: DpopProofs;
 }
 
 export function clientDefaults(config: Config): ClientDefaults {
@@ -86,6 +91,16 @@ export function createServices(options: ServiceOptions): Domain {
   const horizon = new AccessHorizon({ db, clock, defaultTtlSeconds: config.accessTokens.ttlSeconds, clockToleranceSeconds });
   const refreshTokens = new RefreshTokenMinter(deriveKey(kek, 'refresh-token successor'));
   const spends = new SpendLedger();
+  const events = options.events ?? noEvents;
+  // nonces are an HMAC under a KEK-derived key: every instance sharing the KEK accepts them
+  const dpop = new DpopProofs({
+    policy: config.dpop,
+    clockToleranceSeconds,
+    clock,
+    nonces: new DpopNonces(deriveKey(kek, 'dpop nonce'), config.dpop.nonceLifetimeSeconds, clock),
+    replay: new DpopReplayCache(db, config.dpop.iatWindowSeconds + clockToleranceSeconds),
+    onRefused: (reason) => events.dpopRefused(reason),
+  });
   const statusLists = new StatusLists({ db, clock, keyring, issuer: config.issuer, ttlSeconds: config.statusList.ttlSeconds, listSize: config.statusList.listSize, clockToleranceSeconds });
   const families = new RefreshFamilies({ db, clock, minter: refreshTokens, spends, denyList, audit, clockToleranceSeconds, statusLists, logger });
   const clients = new ClientService({ db, clock, audit, denyList, horizon, families, statusLists, defaultTtlSeconds: config.accessTokens.ttlSeconds, grantTypes: GRANT_TYPES });
@@ -96,7 +111,8 @@ export function createServices(options: ServiceOptions): Domain {
     db,
     clock,
     logger,
-    events: options.events ?? noEvents,
+    events,
+    dpop,
     audit,
     keys: new KeyManager({ db, kek, clock, denyList, horizon }),
     keyring,

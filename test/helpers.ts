@@ -62,7 +62,7 @@ export interface TestApp {
   /** Adds a user; returns its id (the `sub`). */
   addUser(username: string, password?: string, roles?: string[]): Promise<string>;
   /** Adds a client; returns its secret (undefined for a public client). */
-  addClient(clientId: string, spec?: { public?: boolean; grants?: string[]; scope?: string; audience?: string; refreshGraceSeconds?: number; accessTokenTtl?: number }): Promise<{ client_id: string; client_secret?: string }>;
+  addClient(clientId: string, spec?: { public?: boolean; grants?: string[]; scope?: string; audience?: string; refreshGraceSeconds?: number; accessTokenTtl?: number; requireDpop?: boolean }): Promise<{ client_id: string; client_secret?: string }>;
   close(): Promise<void>;
 }
 

@@ -10,6 +10,8 @@ export interface TodoAppOptions {
   verifier: Verifier;
   /** The SQLite file of the to-dos (`:memory:` for tests). */
   dbPath: string;
+  /** The API's public base URL, when behind a proxy: DPoP proofs name it in htu (RFC 9449). */
+  publicUrl?: string | undefined;
 }
 
 export interface TodoApp {
@@ -48,7 +50,9 @@ async function readJson(ctx: Koa.Context): Promise<unknown> {
   }
 }
 
-export function createTodoApp({ verifier, dbPath }: TodoAppOptions): TodoApp {
+export function createTodoApp({ verifier, dbPath, publicUrl }: TodoAppOptions): TodoApp {
+  // Bearer and DPoP-bound tokens alike (Authorization: DPoP with a DPoP proof header)
+  const guard = (roles: string[]) => requireToken(verifier, { roles, ...(publicUrl ? { publicUrl } : {}) });
   const todos = new TodoStore(dbPath);
   const koa = new Koa();
   koa.silent = true;
@@ -73,13 +77,13 @@ export function createTodoApp({ verifier, dbPath }: TodoAppOptions): TodoApp {
     ctx.body = { status: 'ok' };
   });
 
-  router.get('/todos', requireToken(verifier, { roles: ['RETRIEVE_TODOS'] }), (ctx) => {
+  router.get('/todos', guard(['RETRIEVE_TODOS']), (ctx) => {
     const { claims } = ctx.state;
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { todos: todos.forUser(claims.sub) };
   });
 
-  router.post('/todos', requireToken(verifier, { roles: ['TODO_WRITER'] }), async (ctx) => {
+  router.post('/todos', guard(['TODO_WRITER']), async (ctx) => {
     const { claims } = ctx.state;
     const body = await readJson(ctx);
     const text = typeof body === 'object' && body !== null ? (body as { text?: unknown }).text : undefined;

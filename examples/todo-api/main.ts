@@ -19,6 +19,9 @@ const audience = env.TODO_API_AUDIENCE || 'todo-api';
 const dbPath = env.TODO_API_DATABASE || 'examples/todo-api/data/todos.db';
 const clientId = env.TODO_API_CLIENT_ID || 'todo-api';
 const clientSecret = env.TODO_API_CLIENT_SECRET;
+// behind a proxy: the URL clients call, which their DPoP proofs name (htu)
+const publicUrl = env.TODO_API_PUBLIC_URL || undefined;
+if (publicUrl !== undefined && !URL.canParse(publicUrl)) fail('TODO_API_PUBLIC_URL must be an absolute URL');
 if (!clientSecret) fail('TODO_API_CLIENT_SECRET is required: the secret of the confidential client that reads the deny-list feed');
 
 let verifier;
@@ -38,7 +41,7 @@ try {
   fail(`cannot reach Tollgate at ${issuer}: ${e instanceof Error ? e.message : String(e)}`, 1);
 }
 
-const app = createTodoApp({ verifier, dbPath });
+const app = createTodoApp({ verifier, dbPath, publicUrl });
 const server = http.createServer(app.callback());
 await new Promise<void>((resolve, reject) => {
   server.once('error', reject);

@@ -26,7 +26,8 @@ export type AuditType =
   | 'key.imported'
   | 'key.rotated'
   | 'key.retired'
-  | 'key.removed';
+  | 'key.removed'
+  | 'dpop.binding_mismatch';
 
 export interface AuditEvent extends NewAuditEvent {
   type: AuditType;

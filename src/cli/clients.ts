@@ -14,7 +14,7 @@ function seconds(flag: string) {
 
 /** The INTERFACE.md shape of `clients show --json`. */
 export function clientJson(c: ClientView) {
-  return { client_id: c.client_id, public: c.public, grants: c.grants, scope: c.scope, audience: c.audience, refresh_grace_seconds: c.refresh_grace_seconds, access_token_ttl: c.access_token_ttl };
+  return { client_id: c.client_id, public: c.public, grants: c.grants, scope: c.scope, audience: c.audience, refresh_grace_seconds: c.refresh_grace_seconds, access_token_ttl: c.access_token_ttl, require_dpop: c.require_dpop };
 }
 
 function describe(c: ClientView): string {
@@ -25,6 +25,7 @@ function describe(c: ClientView): string {
     `scope:       ${c.scope || '(none)'}`,
     `audience:    ${c.audience}`,
     `refresh grace: ${c.refresh_grace_seconds ?? '(server default)'}`,
+    `require DPoP: ${c.require_dpop ? 'yes' : 'no'}`,
   ].join('\n');
 }
 
@@ -43,10 +44,11 @@ interface SpecOptions extends GlobalOptions {
   audience?: string;
   refreshGrace?: number;
   accessTokenTtl?: number;
+  requireDpop?: boolean;
 }
 
 function spec(opts: SpecOptions): ClientSpec {
-  return { grants: opts.grant, scope: opts.scope, audience: opts.audience, refreshGraceSeconds: opts.refreshGrace, accessTokenTtl: opts.accessTokenTtl };
+  return { grants: opts.grant, scope: opts.scope, audience: opts.audience, refreshGraceSeconds: opts.refreshGrace, accessTokenTtl: opts.accessTokenTtl, requireDpop: opts.requireDpop };
 }
 
 function specOptions(c: Command): Command {
@@ -55,7 +57,8 @@ function specOptions(c: Command): Command {
     .option('--scope <scopes>', 'the allowed scopes, space-separated')
     .option('--audience <aud>', 'the aud of this client\'s access tokens (default: the client_id)')
     .option('--refresh-grace <seconds>', 'refresh-token retry grace window, 0-60 s', seconds('--refresh-grace'))
-    .option('--access-token-ttl <seconds>', 'access-token lifetime for this client', seconds('--access-token-ttl'));
+    .option('--access-token-ttl <seconds>', 'access-token lifetime for this client', seconds('--access-token-ttl'))
+    .option('--require-dpop', 'every token request must carry a DPoP proof (RFC 9449)');
 }
 
 export function registerClients(program: Command, common: (c: Command) => Command): void {
@@ -69,7 +72,9 @@ export function registerClients(program: Command, common: (c: Command) => Comman
       output(opts, json, secret ? `added client ${clientId}\nclient_secret: ${secret}\n(shown once: store it now)` : `added public client ${clientId}`);
     });
 
-  specOptions(common(clients.command('update <client_id>').description('change a client\'s grants, scopes, audience or lifetimes'))).action(async (clientId: string, opts: SpecOptions) => {
+  specOptions(common(clients.command('update <client_id>').description('change a client\'s grants, scopes, audience, lifetimes or DPoP policy')))
+    .option('--no-require-dpop', 'token requests without a DPoP proof are accepted again')
+    .action(async (clientId: string, opts: SpecOptions) => {
     const client = await run(opts, (s) => s.clients.update(clientId, spec(opts)));
     output(opts, clientJson(client), describe(client));
   });

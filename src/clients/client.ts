@@ -21,6 +21,8 @@ export interface Client {
   readonly lifetimes: Readonly<ClientLifetimes>;
   /** SHA-256 (hex) of the secret; null for a public client. */
   readonly secretHash: string | null;
+  /** Every token request must carry a DPoP proof (RFC 9449 §5.2 dpop_bound_access_tokens). */
+  readonly requireDpop: boolean;
 }
 
 export type ClientDefaults = ClientLifetimes;
@@ -39,5 +41,6 @@ export function toClient(row: ClientRow, defaults: ClientDefaults): Client {
       retryGraceSeconds: row.refresh_grace_seconds ?? defaults.retryGraceSeconds,
     },
     secretHash: row.secret_hash,
+    requireDpop: row.require_dpop === 1,
   };
 }

@@ -27,6 +27,8 @@ export interface ClientView {
   audience: string;
   refresh_grace_seconds: number | null;
   access_token_ttl: number | null;
+  /** Every token request must carry a DPoP proof (RFC 9449 §5.2 dpop_bound_access_tokens). */
+  require_dpop: boolean;
 }
 
 export interface ClientSpec {
@@ -36,6 +38,7 @@ export interface ClientSpec {
   audience?: string | undefined;
   refreshGraceSeconds?: number | null | undefined;
   accessTokenTtl?: number | null | undefined;
+  requireDpop?: boolean | undefined;
 }
 
 // RFC 6749 Appendix A.1: client_id = *VSCHAR, VSCHAR = %x20-7E. Printable ASCII only, so an id
@@ -67,6 +70,7 @@ export function clientView(c: Client): ClientView {
     audience: c.audience,
     refresh_grace_seconds: c.refresh_grace_seconds,
     access_token_ttl: c.access_token_ttl,
+    require_dpop: c.require_dpop === 1,
   };
 }
 
@@ -158,9 +162,10 @@ export class ClientService {
       refresh_grace_seconds: spec.refreshGraceSeconds ?? null,
       created_at: now,
       updated_at: now,
+      require_dpop: spec.requireDpop ? 1 : 0,
     };
     await this.repo.insert(row);
-    await this.deps.audit.record({ type: 'client.created', client_id: clientId, detail: { public: isPublic, grants } });
+    await this.deps.audit.record({ type: 'client.created', client_id: clientId, detail: { public: isPublic, grants, require_dpop: row.require_dpop === 1 } });
     return secret ? { client: clientView(row), secret } : { client: clientView(row) };
   }
 
@@ -173,6 +178,7 @@ export class ClientService {
     if (spec.audience !== undefined) values.audience = spec.audience;
     if (spec.refreshGraceSeconds !== undefined) values.refresh_grace_seconds = spec.refreshGraceSeconds;
     if (spec.accessTokenTtl !== undefined) values.access_token_ttl = spec.accessTokenTtl;
+    if (spec.requireDpop !== undefined) values.require_dpop = spec.requireDpop ? 1 : 0;
     await inTransaction(this.deps.db, async (trx) => {
       // tokens issued under the old lifetime outlive the change: deny entries must cover them
       if (spec.accessTokenTtl !== undefined) await this.deps.horizon.issuedWith(this.ttlOf(current), trx);

@@ -23,6 +23,8 @@ const nonNegativeInt = z.number().int().nonnegative();
 
 export const ALGORITHMS = ['ES256', 'EdDSA', 'RS256', 'PS256'] as const;
 export type SigningAlgorithm = (typeof ALGORITHMS)[number];
+/** What a DPoP proof may be signed with: asymmetric JWS algorithms jose verifies. */
+export const DPOP_ALGORITHMS = ['ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'] as const;
 
 export const issuerSchema = z
   .string()
@@ -112,6 +114,16 @@ export const schema = z.strictObject({
       .min(1024)
       .max(2 ** 24)
       .refine((n) => n % 8 === 0, 'expected a multiple of 8'),
+  }),
+  // RFC 9449: proofs of possession at the token endpoint (src/dpop/)
+  dpop: z.strictObject({
+    // a proof's iat may be this far from now (plus accessTokens.clockToleranceSeconds), either way
+    iatWindowSeconds: z.number().int().min(1).max(600),
+    // §8: proofs must carry a server nonce (use_dpop_nonce otherwise)
+    requireNonce: z.boolean(),
+    nonceLifetimeSeconds: z.number().int().min(10).max(86400),
+    // asymmetric algorithms only: never none or HMAC (§4.3 step 5)
+    algorithms: z.array(z.enum(DPOP_ALGORITHMS)).min(1),
   }),
   log: z.strictObject({
     level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),

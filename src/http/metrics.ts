@@ -9,6 +9,7 @@ import type { DenyList } from '../denylist/denyList.js';
 import type { Keyring } from '../keys/keyring.js';
 import type { ProtocolEvents } from '../oauth/events.js';
 import { GRANT_TYPES } from '../oauth/grants/grant.js';
+import { REFUSAL_REASONS } from '../dpop/proof.js';
 import type { PasswordHasher } from '../users/passwords.js';
 
 /** What the gauges read at scrape time. */
@@ -41,6 +42,7 @@ export class Metrics implements MetricsEndpoint {
   private readonly reuse: Counter;
   private readonly retries: Counter;
   private readonly revocations: Counter<'token_type'>;
+  private readonly dpopRefusals: Counter<'reason'>;
   private observed: { services: Observed; hub: SseHub } | undefined;
 
   constructor() {
@@ -56,6 +58,7 @@ export class Metrics implements MetricsEndpoint {
     this.issued = new Counter({ name: 'tollgate_tokens_issued_total', help: 'access tokens issued, by grant type', labelNames: ['grant'], registers });
     this.reuse = new Counter({ name: 'tollgate_refresh_reuse_detected_total', help: 'spent refresh tokens presented again (the family was revoked)', registers });
     this.retries = new Counter({ name: 'tollgate_refresh_retries_total', help: 'refresh requests answered with the same successor within the retry grace', registers });
+    this.dpopRefusals = new Counter({ name: 'tollgate_dpop_proofs_refused_total', help: 'DPoP proofs refused at the token endpoint, by the check that failed', labelNames: ['reason'], registers });
     this.revocations = new Counter({ name: 'tollgate_revocations_total', help: 'tokens revoked at POST /revoke, by token type', labelNames: ['token_type'], registers });
     for (const grant of GRANTS) this.issued.inc({ grant }, 0);
     for (const tokenType of ['access_token', 'refresh_token']) this.revocations.inc({ token_type: tokenType }, 0);
@@ -158,6 +161,7 @@ export class Metrics implements MetricsEndpoint {
     refreshReuse: () => this.reuse.inc(),
     refreshRetry: () => this.retries.inc(),
     revoked: (kind) => this.revocations.inc({ token_type: kind }),
+    dpopRefused: (reason) => this.dpopRefusals.inc({ reason: (REFUSAL_REASONS as readonly string[]).includes(reason) ? reason : 'other' }),
   };
 
   /** Lets the gauges read the app's state at scrape time. */

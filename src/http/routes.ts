@@ -17,6 +17,7 @@ import { authenticateClient } from './clientAuth.js';
 import { NotFound } from './errors.js';
 import { noStore } from './middleware.js';
 import { STATUS_LIST_MEDIA_TYPE, type StatusLists } from '../statuslist/statusLists.js';
+import type { DpopProofs } from '../dpop/proof.js';
 import { type SseHub, streamDenyList } from './sse.js';
 import type { MetricsRenderer } from './metrics.js';
 
@@ -27,6 +28,10 @@ export interface RouteDeps {
   clients: ClientAuthenticator;
   denyList: DenyList;
   statusLists: Pick<StatusLists, 'render' | 'ttlSeconds' | 'uris'>;
+  /** RFC 9449 proofs at the token endpoint. */
+  dpop: Pick<DpopProofs, 'nonce' | 'check'>;
+  /** The issuer: the token endpoint's URL (a proof's htu) is built from it. */
+  issuer: string;
   keyring: Pick<Keyring, 'hasActiveKey'>;
   hub: SseHub;
   /** Request arrival stamps (the refresh grant's race judgement). */
@@ -39,7 +44,7 @@ export interface RouteDeps {
   documents: ReadonlyMap<string, () => Document>;
 }
 
-export function metadata(issuer: string, grantTypes: string[]): Record<string, unknown> {
+export function metadata(issuer: string, grantTypes: string[], dpopAlgorithms: readonly string[]): Record<string, unknown> {
   return {
     issuer,
     token_endpoint: `${issuer}/token`,
@@ -55,12 +60,14 @@ export function metadata(issuer: string, grantTypes: string[]): Record<string, u
     // draft-ietf-oauth-status-list §9: where the Status List Tokens of every access token are listed
     status_list_aggregation_endpoint: `${issuer}/statuslists`,
     service_documentation: 'https://github.com/tollgate/tollgate#readme',
+    // RFC 9449 §5.1
+    dpop_signing_alg_values_supported: [...dpopAlgorithms],
   };
 }
 
 /** The JWKS and the RFC 8414 metadata, by path, each as it is to be served now. */
-export function publicDocuments(deps: { issuer: string; jwksMaxAgeSeconds: number; keyring: Pick<Keyring, 'jwks'> }, grantTypes: string[]): ReadonlyMap<string, () => Document> {
-  const metadataDocument: Document = { body: JSON.stringify(metadata(deps.issuer, grantTypes)), contentType: 'application/json; charset=utf-8', cacheControl: 'public, max-age=3600' };
+export function publicDocuments(deps: { issuer: string; jwksMaxAgeSeconds: number; keyring: Pick<Keyring, 'jwks'>; dpopAlgorithms: readonly string[] }, grantTypes: string[]): ReadonlyMap<string, () => Document> {
+  const metadataDocument: Document = { body: JSON.stringify(metadata(deps.issuer, grantTypes, deps.dpopAlgorithms)), contentType: 'application/json; charset=utf-8', cacheControl: 'public, max-age=3600' };
   const jwksCache = `public, max-age=${deps.jwksMaxAgeSeconds}`;
   return new Map([
     [
@@ -83,7 +90,11 @@ export function createRouter(deps: RouteDeps): Router {
     noStore(ctx);
     const params = await readForm(ctx, limits);
     const client = await authenticateClient(ctx, clients, params);
-    ctx.body = await tokenEndpoint.handle({ params, client, ip: ctx.ip, receivedAt, arrival });
+    // RFC 9449: the proof (if any, or if the client must send one) is checked before the grant runs
+    const nonce = deps.dpop.nonce();
+    if (nonce) ctx.set('DPoP-Nonce', nonce);
+    const dpopJkt = await deps.dpop.check(ctx.req.headersDistinct.dpop, { method: 'POST', url: `${deps.issuer}/token`, required: client.requireDpop });
+    ctx.body = await tokenEndpoint.handle({ params, client, ip: ctx.ip, receivedAt, arrival, dpopJkt });
   });
 
   router.post('/revoke', async (ctx) => {

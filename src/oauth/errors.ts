@@ -81,3 +81,18 @@ export class TemporarilyUnavailable extends OAuthError {
     this.headers['Retry-After'] = String(Math.max(1, Math.ceil(retryAfterSeconds)));
   }
 }
+/**
+ * RFC 9449 §5/§7: a DPoP proof is missing where required, repeated, or fails a check. Its detail
+ * names the check that failed (never a value from the proof), so the client is told it.
+ */
+export class InvalidDpopProof extends RequestError {
+  readonly error = 'invalid_dpop_proof';
+}
+/** RFC 9449 §8: the proof must carry the server's current nonce, sent along in DPoP-Nonce. */
+export class UseDpopNonce extends RequestError {
+  readonly error = 'use_dpop_nonce';
+  constructor(detail: string, nonce: string) {
+    super(detail);
+    this.headers['DPoP-Nonce'] = nonce;
+  }
+}

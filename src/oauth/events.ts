@@ -4,6 +4,8 @@ export interface ProtocolEvents {
   refreshReuse(): void;
   refreshRetry(): void;
   revoked(kind: 'access_token' | 'refresh_token'): void;
+  /** A DPoP proof refused at the token endpoint, by the check that failed (a bounded set). */
+  dpopRefused(reason: string): void;
 }
 
-export const noEvents: ProtocolEvents = { tokenIssued() {}, refreshReuse() {}, refreshRetry() {}, revoked() {} };
+export const noEvents: ProtocolEvents = { tokenIssued() {}, refreshReuse() {}, refreshRetry() {}, revoked() {}, dpopRefused() {} };

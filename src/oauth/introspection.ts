@@ -20,7 +20,9 @@ export type IntrospectionResponse =
       exp: number;
       iat: number;
       jti?: string;
-      token_type: 'Bearer' | 'refresh_token';
+      token_type: 'Bearer' | 'DPoP' | 'refresh_token';
+      /** RFC 9449 §6.2: the key a DPoP-bound access token is bound to. */
+      cnf?: { jkt: string };
     };
 
 const INACTIVE: IntrospectionResponse = { active: false };
@@ -33,7 +35,8 @@ export function introspection({ accessTokens, denyList, families, issuer }: { ac
     if (!signed) return INACTIVE;
     const { claims, kid } = signed;
     if (denyList.isDenied({ jti: claims.jti, sid: claims.sid, sub: claims.sub, client_id: claims.client_id, iat: claims.iat, kid })) return INACTIVE;
-    return { active: true, scope: claims.scope, client_id: claims.client_id, sub: claims.sub, aud: claims.aud, iss: claims.iss, exp: claims.exp, iat: claims.iat, jti: claims.jti, token_type: 'Bearer' };
+    const bound = isBound(claims.cnf) ? { cnf: { jkt: claims.cnf.jkt }, token_type: 'DPoP' as const } : { token_type: 'Bearer' as const };
+    return { active: true, scope: claims.scope, client_id: claims.client_id, sub: claims.sub, aud: claims.aud, iss: claims.iss, exp: claims.exp, iat: claims.iat, jti: claims.jti, ...bound };
   };
 
   const refreshToken = async (token: string): Promise<IntrospectionResponse> => {
@@ -44,4 +47,8 @@ export function introspection({ accessTokens, denyList, families, issuer }: { ac
 
   // the shape of the token tells us which kind it is; a hint is not needed (RFC 7662 §2.1)
   return (token) => (RefreshTokenMinter.isWellFormed(token) ? refreshToken(token) : accessToken(token));
+}
+
+function isBound(cnf: unknown): cnf is { jkt: string } {
+  return typeof cnf === 'object' && cnf !== null && typeof (cnf as { jkt?: unknown }).jkt === 'string';
 }

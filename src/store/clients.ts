@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { inCodeUnitOrder } from './order.js';
-import type { Client, Database } from './schema.js';
+import type { Client, Database, NewClient } from './schema.js';
 
 export class ClientRepository {
   constructor(private readonly db: Kysely<Database>) {}
@@ -29,7 +29,7 @@ export class ClientRepository {
     return inCodeUnitOrder(await this.db.selectFrom('clients').selectAll().execute(), 'client_id');
   }
 
-  async insert(client: Client): Promise<void> {
+  async insert(client: NewClient): Promise<void> {
     await this.db.insertInto('clients').values(client).execute();
   }
 

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import { prepared } from './prepared.js';
-import type { Database, RefreshTokenFamily, RefreshTokenRow } from './schema.js';
+import type { Database, NewRefreshTokenFamily, RefreshTokenFamily, RefreshTokenRow } from './schema.js';
 
 // the refresh_token grant's statements, compiled once (see prepared.ts)
 const insertTokenQuery = prepared<RefreshTokenRow, never>(
@@ -15,7 +15,7 @@ const findWithFamilyQuery = prepared<{ hash: string }, FamilyJoinRow>(['hash'], 
       't.token_hash', 't.family_id', 't.parent_hash', 't.created_at', 't.expires_at', 't.spent_at',
       'f.id as f_id', 'f.user_id as f_user_id', 'f.client_id as f_client_id', 'f.scope as f_scope',
       'f.created_at as f_created_at', 'f.expires_at as f_expires_at', 'f.access_expires_at as f_access_expires_at',
-      'f.revoked_at as f_revoked_at', 'f.revoked_reason as f_revoked_reason',
+      'f.revoked_at as f_revoked_at', 'f.revoked_reason as f_revoked_reason', 'f.dpop_jkt as f_dpop_jkt',
       // issue 18: the family's status-list slot rides along (no extra read on refresh)
       'f.status_list as f_status_list', 'f.status_idx as f_status_idx',
     ])
@@ -38,12 +38,13 @@ interface FamilyJoinRow extends RefreshTokenRow {
   f_revoked_reason: string | null;
   f_status_list: string | null;
   f_status_idx: number | null;
+  f_dpop_jkt: string | null;
 }
 
 export class RefreshTokenRepository {
   constructor(private readonly db: Kysely<Database>) {}
 
-  async insertFamily(family: RefreshTokenFamily): Promise<void> {
+  async insertFamily(family: NewRefreshTokenFamily): Promise<void> {
     await this.db.insertInto('refresh_token_families').values(family).execute();
   }
 
@@ -66,6 +67,7 @@ export class RefreshTokenRepository {
             id: r.f_id, user_id: r.f_user_id, client_id: r.f_client_id, scope: r.f_scope, created_at: r.f_created_at,
             expires_at: r.f_expires_at, access_expires_at: r.f_access_expires_at, revoked_at: r.f_revoked_at, revoked_reason: r.f_revoked_reason,
             status_list: r.f_status_list, status_idx: r.f_status_idx,
+            dpop_jkt: r.f_dpop_jkt,
           },
         },
       );

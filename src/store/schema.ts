@@ -1,6 +1,6 @@
 // Table types for Kysely. Times are epoch milliseconds (bigint), booleans are 0/1 integers, so
 // the same queries run on SQLite and PostgreSQL.
-import type { Generated, Insertable, Selectable } from 'kysely';
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
 
 export interface UsersTable {
   id: string; // UUID: the `sub` of the user's tokens
@@ -34,6 +34,7 @@ export interface ClientsTable {
   refresh_grace_seconds: number | null;
   created_at: number;
   updated_at: number;
+  require_dpop: ColumnType<number, number | undefined, number>; // defaults to 0; 1: every token request needs a DPoP proof (RFC 9449 §5.2)
 }
 
 export interface RefreshTokenFamiliesTable {
@@ -49,6 +50,7 @@ export interface RefreshTokenFamiliesTable {
   // the family's Token Status List slot (issue 18); absent on families from before it
   status_list: string | null;
   status_idx: number | null;
+  dpop_jkt: string | null; // RFC 7638 thumbprint of the DPoP key the family is bound to (RFC 9449 §5)
 }
 
 export interface RefreshTokensTable {
@@ -131,6 +133,11 @@ export interface StatusSlotsTable {
   expires_at: number; // epoch ms: every token that used the slot has expired (then quarantined)
 }
 
+export interface DpopJtiTable {
+  key: string; // SHA-256 (base64url) of the proof key's thumbprint and the proof's jti
+  expires_at: number; // epoch ms: past it the proof's iat is outside the window anyway
+}
+
 export interface Database {
   users: UsersTable;
   roles: RolesTable;
@@ -146,12 +153,14 @@ export interface Database {
   known_addresses: KnownAddressesTable;
   status_lists: StatusListsTable;
   status_slots: StatusSlotsTable;
+  dpop_jti: DpopJtiTable;
 }
 
 export type User = Selectable<UsersTable>;
 export type Client = Selectable<ClientsTable>;
 export type NewClient = Insertable<ClientsTable>;
 export type RefreshTokenFamily = Selectable<RefreshTokenFamiliesTable>;
+export type NewRefreshTokenFamily = Insertable<RefreshTokenFamiliesTable>;
 export type RefreshTokenRow = Selectable<RefreshTokensTable>;
 export type SigningKeyRow = Selectable<SigningKeysTable>;
 export type DenyListRow = Selectable<DenyListTable>;

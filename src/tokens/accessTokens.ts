@@ -22,6 +22,8 @@ export interface AccessTokenClaims extends JWTPayload {
   sid?: string;
   /** The token's Token Status List entry (draft-ietf-oauth-status-list §6.1). */
   status?: { status_list: { idx: number; uri: string } };
+  /** RFC 9449 §6.1: the thumbprint of the DPoP key the token is bound to. */
+  cnf?: { jkt: string };
 }
 
 export interface IssueRequest {
@@ -33,6 +35,8 @@ export interface IssueRequest {
   sid?: string | undefined;
   status?: { status_list: { idx: number; uri: string } } | undefined;
   ttlSeconds: number;
+  /** Binds the token to this DPoP key thumbprint (RFC 9449 §6.1 `cnf.jkt`). */
+  jkt?: string | undefined;
 }
 
 export interface IssuedAccessToken {
@@ -74,6 +78,7 @@ export class AccessTokens {
     if (req.roles) claims.roles = req.roles;
     if (req.sid) claims.sid = req.sid;
     if (req.status) claims.status = req.status;
+    if (req.jkt) claims.cnf = { jkt: req.jkt };
     // CompactSign over the claims we built: SignJWT would copy and re-check every claim first (a
     // tenth of the signing time), and the JWS it makes is the same
     const token = await new CompactSign(UTF8.encode(JSON.stringify(claims))).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: ACCESS_TOKEN_TYPE }).sign(key.privateKey);

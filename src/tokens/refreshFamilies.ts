@@ -50,12 +50,16 @@ export interface RotationRequest {
   receivedAt: number;
   /** The client's address, for the audit row of a replay. */
   ip: string | undefined;
+  /** The thumbprint of the request's DPoP proof key (RFC 9449), if it sent a valid proof. */
+  dpopJkt?: string | undefined;
 }
 
 export type RotationOutcome =
   | { kind: 'rotated' | 'retry'; session: Session; successor: string; scope: string; roles: string[] }
   | { kind: 'refused'; reason: RefusalReason }
   | { kind: 'scope_beyond_grant'; beyond: string[] }
+  /** RFC 9449 §5: bound to a DPoP key, presented without a proof of it; nothing spent or revoked. */
+  | { kind: 'unbound'; session: Session; why: 'no proof' | 'other key' }
   | { kind: 'replay'; session: Session };
 
 export interface RefreshFamiliesDeps {
@@ -78,7 +82,7 @@ export class RefreshFamilies {
   constructor(private readonly deps: RefreshFamiliesDeps) {}
 
   /** A new family for a user signed in through a client: its first refresh token and its sid. */
-  async start(userId: string, client: Client, scope: string): Promise<{ sid: string; refreshToken: string; status: StatusClaim }> {
+  async start(userId: string, client: Client, scope: string, dpopJkt?: string): Promise<{ sid: string; refreshToken: string; status: StatusClaim }> {
     const now = this.deps.clock.now();
     const { accessTokenSeconds, refreshIdleSeconds, refreshAbsoluteSeconds } = client.lifetimes;
     const refreshToken = this.deps.minter.mint();
@@ -88,7 +92,7 @@ export class RefreshFamilies {
       const repo = new RefreshTokenRepository(tx);
       // the family's status-list slot, in the transaction that writes the family (issue 18)
       const slot = await this.deps.statusLists.familySlot(tx, { id: sid, user_id: userId, client_id: client.id, expires_at: now + absolute });
-      await repo.insertFamily({ id: sid, user_id: userId, client_id: client.id, scope, created_at: now, expires_at: now + absolute, access_expires_at: accessHorizon(now, accessTokenSeconds).extendTo, revoked_at: null, revoked_reason: null, status_list: slot.listId, status_idx: slot.idx });
+      await repo.insertFamily({ id: sid, user_id: userId, client_id: client.id, scope, created_at: now, expires_at: now + absolute, access_expires_at: accessHorizon(now, accessTokenSeconds).extendTo, revoked_at: null, revoked_reason: null, status_list: slot.listId, status_idx: slot.idx, dpop_jkt: dpopJkt ?? null });
       await repo.insertToken({ token_hash: RefreshTokenMinter.hash(refreshToken), family_id: sid, parent_hash: null, created_at: now, expires_at: now + Math.min(refreshIdleSeconds * 1000, absolute), spent_at: null });
       return slot;
     });
@@ -139,8 +143,12 @@ export class RefreshFamilies {
       return { kind: 'refused', reason };
     };
     const row = await repo.findWithFamily(hash);
-    const verdict = judgeToken(row, client.id, won, now);
+    const verdict = judgeToken(row, client.id, request.dpopJkt, won, now);
     if (verdict.kind === 'refuse' || !row) return refuse(verdict.kind === 'refuse' ? verdict.reason : 'unknown');
+    if (verdict.kind === 'unbound') {
+      if (won) await repo.unspend(hash, now);
+      return { kind: 'unbound', session: session(row.family), why: verdict.why };
+    }
     const family = row.family;
     const successor = minter.successorOf(request.presented);
 

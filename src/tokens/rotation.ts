@@ -2,22 +2,28 @@
 // what the store and this process know: no I/O, no exceptions. RefreshFamilies gathers the facts
 // under the row lock, asks these, and writes what they decide.
 import type { RefreshTokenFamily, RefreshTokenRow } from '../store/schema.js';
+import { bindingMismatch } from './dpopBinding.js';
 
 /** Why a rotation was refused: for the log and the audit trail, never for the client. */
 export type RefusalReason = 'unknown' | 'foreign' | 'revoked' | 'expired' | 'disabled' | 'raced';
 
 export type TokenVerdict =
   | { kind: 'refuse'; reason: RefusalReason }
+  /** RFC 9449 §5: the family is bound to a DPoP key and the request has no proof of it. */
+  | { kind: 'unbound'; why: 'no proof' | 'other key' }
   /** This request spent it: rotate. */
   | { kind: 'fresh' }
   /** Spent before (a retry, a concurrent request, or a thief). */
   | { kind: 'spent'; spentAt: number };
 
 /** The presented token against its row: whose it is, whether it still lives, who spent it. */
-export function judgeToken(row: (RefreshTokenRow & { family: RefreshTokenFamily }) | undefined, clientId: string, won: boolean, now: number): TokenVerdict {
+export function judgeToken(row: (RefreshTokenRow & { family: RefreshTokenFamily }) | undefined, clientId: string, dpopJkt: string | undefined, won: boolean, now: number): TokenVerdict {
   if (!row) return { kind: 'refuse', reason: 'unknown' };
   // another client's token is never a retry, nor evidence of theft by this client
   if (row.family.client_id !== clientId) return { kind: 'refuse', reason: 'foreign' };
+  // before anything that spends or revokes: without the key a thief can neither use nor kill it
+  const mismatch = bindingMismatch(row.family.dpop_jkt, dpopJkt);
+  if (mismatch) return { kind: 'unbound', why: mismatch };
   if (row.family.revoked_at !== null) return { kind: 'refuse', reason: 'revoked' };
   if (!won) return { kind: 'spent', spentAt: row.spent_at ?? now };
   if (row.expires_at <= now || row.family.expires_at <= now) return { kind: 'refuse', reason: 'expired' };

@@ -16,6 +16,11 @@ export const VERIFICATION_ERROR_CODES = [
   'ERR_JWKS_UNAVAILABLE',
   // the token's Token Status List could not be fetched or verified within maxStaleness: fail closed
   'ERR_STATUS_LIST_UNAVAILABLE',
+  // RFC 9449: the DPoP proof fails a check; the token is DPoP-bound and no proof (or a proof of
+  // another key) came with it, or an unbound token came as DPoP; the proof's jti was seen before
+  'ERR_DPOP_PROOF',
+  'ERR_DPOP_BINDING',
+  'ERR_DPOP_REPLAY',
 ] as const;
 
 export type VerificationErrorCode = (typeof VERIFICATION_ERROR_CODES)[number];

@@ -5,6 +5,7 @@
 // nothing read from the token is reflected into them (they end up in logs and responses).
 import { type JWTPayload, type JWTVerifyGetKey, compactVerify, errors } from 'jose';
 import { DenyListMirror, type DenyListOptions } from './denyList.js';
+import { DpopChecker, type DpopOptions, type DpopRequest, boundKey } from './dpop.js';
 import { VerificationError } from './errors.js';
 import { JwksCache } from './jwks.js';
 import { StatusListChecker, type StatusListOptions } from './statusList.js';
@@ -22,6 +23,13 @@ export interface VerifierOptions {
   denyList?: DenyListOptions;
   /** Check each token's Token Status List entry (draft-ietf-oauth-status-list), failing closed past maxStaleness. */
   statusList?: StatusListOptions;
+  /** DPoP-bound tokens (RFC 9449): how proofs are checked. Without it, the defaults of DpopOptions. */
+  dpop?: DpopOptions;
+}
+
+export interface VerifyOptions {
+  /** The request's DPoP proof, method and URL: the token must be DPoP-bound to the proof's key. */
+  dpop?: DpopRequest;
 }
 
 /** RFC 9068 §2.2 claims, plus Tollgate's `roles` and `sid`. */
@@ -36,6 +44,8 @@ export interface AccessTokenClaims extends JWTPayload {
   scope?: string;
   roles?: string[];
   sid?: string;
+  /** RFC 9449 §6.1: the key a DPoP-bound token is bound to. */
+  cnf?: { jkt?: string };
 }
 
 export interface Verifier {
@@ -43,8 +53,14 @@ export interface Verifier {
   readonly audience: string | string[];
   /** Resolves once the JWK Set and the deny list are loaded; rejects if loading them fails. */
   ready(): Promise<void>;
-  /** The claims of an acceptable access token; anything else throws a VerificationError. */
-  verify(token: string): Promise<AccessTokenClaims>;
+  /**
+   * The claims of an acceptable access token; anything else throws a VerificationError. A
+   * DPoP-bound token is acceptable only with `options.dpop` (a proof of its key); a token given
+   * with `options.dpop` must be DPoP-bound.
+   */
+  verify(token: string, options?: VerifyOptions): Promise<AccessTokenClaims>;
+  /** The DPoP proof algorithms accepted (for the `algs` of a DPoP challenge). */
+  readonly dpopAlgorithms?: readonly string[];
   /** Stops the deny-list stream and every timer. */
   close(): void;
 }
@@ -77,6 +93,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   let denyList: DenyListMirror | undefined;
   // a kid entry on the feed drops its key from the set at once, and keeps it out of later fetches
   const jwks = new JwksCache({ uri: jwksUri, now, isDenied: (kid) => denyList?.isKidDenied(kid) ?? false });
+  const dpop = new DpopChecker(options.dpop ?? {}, { now, toleranceSeconds: tolerance });
   if (options.denyList) denyList = new DenyListMirror(options.denyList, { now, clockToleranceSeconds: tolerance, onKidDenied: (kid) => jwks.drop(kid) });
 
   // jose's key lookup errors, translated: a kid the issuer does not publish is a bad signature; an
@@ -95,7 +112,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
 
   const statusList = options.statusList ? new StatusListChecker({ issuer, getKey, algorithms, now, clockTolerance: tolerance }, options.statusList) : undefined;
 
-  async function verify(token: string): Promise<AccessTokenClaims> {
+  async function verify(token: string, verifyOptions?: VerifyOptions): Promise<AccessTokenClaims> {
     if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH || !COMPACT_JWS.test(token)) throw new VerificationError('ERR_TOKEN_MALFORMED', 'not a compact JWS of acceptable size');
     const [encodedHeader = ''] = token.split('.');
     const header = checkHeader(decodeSegment(encodedHeader, 'header'), algorithms);
@@ -130,6 +147,10 @@ export function createVerifier(options: VerifierOptions): Verifier {
       // fail closed: a list we could not refresh may be missing the revocation that matters
       if (!denyList.fresh && !denyList.failOpen) throw new VerificationError('ERR_DENY_LIST_UNAVAILABLE', 'the deny list has not been synced within maxStaleness');
     }
+    // RFC 9449 §7.1: a bound token is worth nothing without a proof of its key (a stolen one
+    // presented as Bearer is refused); last, so a bad token never reaches the jti cache
+    if (verifyOptions?.dpop) await dpop.check(token, claims.cnf, verifyOptions.dpop);
+    else if (boundKey(claims.cnf) !== undefined) throw new VerificationError('ERR_DPOP_BINDING', 'the access token is DPoP-bound: it needs a DPoP proof');
     // last: the one check that may fetch, done only for a token that passed everything else
     if (statusList) await statusList.check(claims);
     return claims;
@@ -138,6 +159,7 @@ export function createVerifier(options: VerifierOptions): Verifier {
   return {
     issuer,
     audience: options.audience,
+    dpopAlgorithms: dpop.algorithms,
     async ready() {
       const loads: Promise<unknown>[] = [];
       if (!jwks.fresh) {

@@ -13,11 +13,13 @@ const LAYERS: Record<string, number> = {
   // the composition root and the programs: they may import anything
   'app.ts': 5, 'services.ts': 5, 'protocol.ts': 5, 'jobs.ts': 5, 'main.ts': 5, 'server.ts': 5, 'index.ts': 5, cli: 5,
   http: 4,
-  oauth: 3,
+  oauth: 3, dpop: 3,
   tokens: 2, keys: 2, denylist: 2, users: 2, clients: 2, audit: 2, statuslist: 2,
   store: 1,
   // leaves every layer may use
   'config.ts': 0, config: 0, 'clock.ts': 0, 'logger.ts': 0, 'mallocEnv.ts': 0,
+  // the verifier library (tollgate/verifier): the server shares its DPoP proof checks
+  verifier: 0,
 };
 
 const COMPOSITION_ROOT = new Set(['app.ts', 'services.ts', 'protocol.ts', 'jobs.ts', 'main.ts', 'server.ts', 'index.ts']);

@@ -16,7 +16,8 @@ const ISSUER = 'https://issuer.example';
 // error_description and scope: %x20-21 / %x23-5B / %x5D-7E (RFC 6750 §3)
 const QUOTED = String.raw`"(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\[\x20-\x7e])*"`;
 const RFC6750 = String.raw`"[\x20\x21\x23-\x5b\x5d-\x7e]*"`;
-const CHALLENGE = new RegExp(String.raw`^Bearer realm=${QUOTED}(?:, error="[a-z_]+", error_description=${RFC6750}(?:, scope=${RFC6750})?)?$`);
+// a DPoP failure (ERR_DPOP_*) is challenged with the DPoP scheme and its algs (RFC 9449 §7.1)
+const CHALLENGE = new RegExp(String.raw`^(?:Bearer|DPoP) realm=${QUOTED}(?:, error="[a-z_]+", error_description=${RFC6750}(?:, scope=${RFC6750})?)?(?:, algs="[A-Za-z0-9 ]*")?$`);
 
 /** A Koa-shaped context whose `set` refuses what Node's ServerResponse would refuse. */
 function context(authorization: string, querystring: string) {

@@ -11,7 +11,7 @@ import type { GrantHandler } from './grant.js';
 export function clientCredentialsGrant({ accessTokens, statusLists, events }: { accessTokens: AccessTokens; statusLists: Pick<StatusLists, 'clientSlot' | 'claim'>; events: ProtocolEvents }): GrantHandler {
   return {
     grantType: 'client_credentials',
-    async handle({ params, client }) {
+    async handle({ params, client, dpopJkt }) {
       if (client.isPublic) throw new UnauthorizedClient('a public client cannot use the client_credentials grant');
       // `clients add` refuses such ids; a store from before that rule may still hold one, and its
       // token's sub would name a user to every resource server
@@ -20,9 +20,9 @@ export function clientCredentialsGrant({ accessTokens, statusLists, events }: { 
       const ttl = client.lifetimes.accessTokenSeconds;
       // its own status-list index, from the client's block (no store write per token: issue 18)
       const status = statusLists.claim(await statusLists.clientSlot(client.id, ttl));
-      const { token } = await accessTokens.issue({ sub: client.id, audience: client.audience, clientId: client.id, scope, status, ttlSeconds: ttl });
+      const { token } = await accessTokens.issue({ sub: client.id, audience: client.audience, clientId: client.id, scope, status, ttlSeconds: ttl, jkt: dpopJkt });
       events.tokenIssued('client_credentials');
-      return { access_token: token, token_type: 'Bearer', expires_in: ttl, scope };
+      return { access_token: token, token_type: dpopJkt ? 'DPoP' : 'Bearer', expires_in: ttl, scope };
     },
   };
 }

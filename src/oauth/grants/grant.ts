@@ -18,11 +18,14 @@ export interface TokenRequest {
   receivedAt: number;
   /** The request's place in this process's SpendLedger sequence, stamped as it arrived. */
   arrival: Arrival;
+  /** RFC 7638 thumbprint of the key of the request's valid DPoP proof (RFC 9449), if it sent one. */
+  dpopJkt?: string | undefined;
 }
 
 export interface TokenResponse {
   access_token: string;
-  token_type: 'Bearer';
+  /** 'DPoP' when the access token is bound to a proof key (RFC 9449 §5). */
+  token_type: 'Bearer' | 'DPoP';
   expires_in: number;
   refresh_token?: string;
   scope: string;

@@ -27,7 +27,7 @@ export interface PasswordGrantDeps {
 export function passwordGrant({ users, throttle, hasher, audit, families, accessTokens, events }: PasswordGrantDeps): GrantHandler {
   return {
     grantType: 'password',
-    async handle({ params, client, ip }) {
+    async handle({ params, client, ip, dpopJkt }) {
       const username = required(params, 'username');
       // no username has a NUL (UserService.validateUsername) and PostgreSQL text cannot hold one: refused
       // before the throttle and the audit trail write it (on PostgreSQL that write would fail: a 500)
@@ -62,12 +62,12 @@ export function passwordGrant({ users, throttle, hasher, audit, families, access
       await attempt.succeeded(user.id);
 
       const roles = await users.roles(user.id);
-      const { sid, refreshToken, status } = await families.start(user.id, client, scope);
+      const { sid, refreshToken, status } = await families.start(user.id, client, scope, dpopJkt);
       const ttl = client.lifetimes.accessTokenSeconds;
-      const { token } = await accessTokens.issue({ sub: user.id, audience: client.audience, clientId: client.id, scope, roles, sid, status, ttlSeconds: ttl });
+      const { token } = await accessTokens.issue({ sub: user.id, audience: client.audience, clientId: client.id, scope, roles, sid, status, ttlSeconds: ttl, jkt: dpopJkt });
       await audit.record({ type: 'sign_in.success', username, user_id: user.id, client_id: client.id, ip, detail: { sid } });
       events.tokenIssued('password');
-      return { access_token: token, token_type: 'Bearer', expires_in: ttl, refresh_token: refreshToken, scope };
+      return { access_token: token, token_type: dpopJkt ? 'DPoP' : 'Bearer', expires_in: ttl, refresh_token: refreshToken, scope };
     },
   };
 }
