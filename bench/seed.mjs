@@ -83,7 +83,9 @@ export async function mintRefreshTokens(bench, { userId, clientId, count }) {
       }
       const repo = new RefreshTokenRepository(trx);
       for (let i = 0; i < n; i++) {
-        await repo.insertFamily(families[i]);
+        // each family with its Token Status List slot, as the password grant writes it (issue 18)
+        const slot = await services.statusLists.familySlot(trx, families[i]);
+        await repo.insertFamily({ ...families[i], status_list: slot.listId, status_idx: slot.idx });
         await repo.insertToken(rows[i]);
       }
     });
