@@ -6,7 +6,6 @@ import path from 'node:path';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { ccBody } from './specs.mjs';
 import { tokenResponse } from './answers.mjs';
-import { withCpu } from './cpu.mjs';
 import { lane } from './lane.mjs';
 import { note, ROOT } from './options.mjs';
 import { startTollgate } from './servers.mjs';
@@ -29,13 +28,11 @@ export async function dpopProofs(htu) {
 export async function dpopSection({ env, tmp, bench, requests }) {
   note('DPoP: client_credentials with and without a proof, in turns');
   const tollgate = await startTollgate(env, tmp, [path.join(ROOT, 'dist', 'src', 'main.js')], [], 'tollgate-dpop.log');
-  const server = { server: () => [tollgate.proc.pid] };
   const plain = { key: 'client_credentials', label: 'client_credentials', path: '/token', headers: requests.serviceAuth, fixedBody: ccBody, expect: tokenResponse };
   const bound = { ...plain, key: 'client_credentials_dpop', label: 'client_credentials + DPoP proof', mintHeaders: await dpopProofs(`${bench.config.issuer}/token`), expect: (j) => (j?.token_type === 'DPoP' ? undefined : `token_type ${j?.token_type}`) };
-  const lanes = [withCpu(await lane('tollgate', tollgate.base, plain), server), withCpu(await lane('tollgate', tollgate.base, bound), server)];
-  const rows = await runGroup(lanes, {});
+  const lanes = [await lane('tollgate', tollgate.base, plain), await lane('tollgate', tollgate.base, bound)];
+  // each row's serverCpuUsPerRequest: the server's processor time in that lane's turns, per response
+  const rows = await runGroup(lanes, { tollgate: tollgate.proc.pid });
   await tollgate.proc.stop();
-  // server CPU µs per request: % of one core over the measured seconds, per response
-  for (const row of rows) row.serverCpuUsPerRequest = row.cpuPercent ? Math.round((row.cpuPercent.server / 100) * row.seconds * 1e6 / Math.max(row.responses, 1)) : undefined;
   return { rows };
 }

@@ -1,7 +1,8 @@
 // The machine's limits for the CPU-bound steps, each in a fresh process so nothing else shares it:
 //   node bench/limits.mjs argon2 <seconds> <concurrency> <memoryCostKiB> <timeCost> <parallelism>
 //   node bench/limits.mjs es256 <seconds> <concurrency>
-// Prints {"ops", "seconds", "perSecond"} on stdout.
+// Prints {"ops", "seconds", "perSecond", "cpuSeconds"} on stdout: cpuSeconds is this process's
+// processor time (user + system, every thread, libuv's pool included) over the measured operations.
 import argon2 from 'argon2';
 import crypto from 'node:crypto';
 import { SignJWT, importJWK } from 'jose';
@@ -14,6 +15,7 @@ const concurrency = Number(concurrencyArg);
 async function saturate(op) {
   await op(); // warm: the first call loads and compiles what the rest reuse
   let ops = 0;
+  const cpu = process.cpuUsage();
   const start = performance.now();
   const until = start + seconds * 1000;
   const lane = async () => {
@@ -24,7 +26,8 @@ async function saturate(op) {
   };
   await Promise.all(Array.from({ length: concurrency }, lane));
   const elapsed = (performance.now() - start) / 1000;
-  return { ops, seconds: elapsed, perSecond: ops / elapsed };
+  const used = process.cpuUsage(cpu);
+  return { ops, seconds: elapsed, perSecond: ops / elapsed, cpuSeconds: (used.user + used.system) / 1e6 };
 }
 
 let result;

@@ -7,7 +7,7 @@ import { argon2Lane } from './limitLanes.mjs';
 import { note, opts, ROOT, wanted } from './options.mjs';
 import { watchMemory } from './procfs.mjs';
 import { startKoa, startPeer, startTollgate } from './servers.mjs';
-import { koaSpec, peerSpecs } from './specs.mjs';
+import { koaFor, peerSpecs } from './specs.mjs';
 import { VS_KOA, VS_PEER } from './targets.mjs';
 import { runGroup } from './turns.mjs';
 
@@ -48,11 +48,10 @@ export async function pathsSection({ env, tmp, bench, requests }, keys) {
   }
 
   const specs = requests.specs(await requests.readTokens(), tollgate.base);
-  const koaRequest = koaSpec(requests.serviceAuth);
   const rows = { tollgate: [], koa: [], argon2: [], peer: [] };
   for (const key of keys) {
     const lanes = [await lane('tollgate', tollgate.base, specs[key])];
-    if (koa && VS_KOA.has(key)) lanes.push(await lane('koa', koa.base, koaRequest));
+    if (koa && VS_KOA.has(key)) lanes.push(await lane('koa', koa.base, koaFor(key, requests.serviceAuth)));
     if (withLimits && key === 'password') lanes.push(argon2Lane(passwords));
     if (peer && VS_PEER.has(key)) lanes.push(await lane('peer', peer.base, peer.specs[key]));
     note(`  ${specs[key].label}: ${lanes.map((l) => l.subject).join(' / ')} in turns`);

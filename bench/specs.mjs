@@ -57,6 +57,10 @@ export function tollgateRequests(seed, bench, who) {
 
 /** Bare Koa gets the client_credentials request (Basic header and body). */
 export const koaSpec = (serviceAuth) => ({ key: 'koa', label: 'bare Koa POST (form in, JSON out)', path: '/token', headers: serviceAuth, fixedBody: ccBody });
+/** The bare Koa GET JWKS is held against (issue 19): no body, a small JSON answer. */
+export const koaGetSpec = { key: 'koa_get', label: 'bare Koa GET (JSON out)', method: 'GET', path: '/.well-known/jwks.json' };
+/** Which bare Koa request a path is held against: JWKS is a GET, every other path a POST. */
+export const koaFor = (key, serviceAuth) => (key === 'jwks' ? koaGetSpec : koaSpec(serviceAuth));
 
 /** node-oidc-provider's requests for the paths it shares with Tollgate; `info` is bench/peer.mjs's startup line. */
 export async function peerSpecs(info, base) {

@@ -2,20 +2,38 @@
 // on the machine falls on all of them alike, so their ratios hold on a noisy machine.
 import { opts, note } from './options.mjs';
 import { percentile } from './cannon.mjs';
-import { memoryNow } from './procfs.mjs';
+import { cpuSeconds, memoryNow, processTree } from './procfs.mjs';
+import { sleep } from './processes.mjs';
+
+// after a slice, what the server still does for the requests it answered (a log line written, a
+// promise settled) is theirs: wait this long before reading its processor time
+const SETTLE_MS = 50;
 
 /**
  * Measures lanes that will be compared with each other: each is warmed up, then they take turns in
  * one-second slices until each has had `opts.seconds`, so a burst of load from elsewhere on the
  * machine falls on all of them alike. Latency percentiles are over every 2xx response of the slices.
+ * Each row also has `serverCpuUsPerRequest` (issue 19): the processor time (user + system, every
+ * thread: /proc/<pid>/stat) of the lane's server process tree (`pids[subject]`) during its own
+ * slices, over the responses it gave; a lane that is not HTTP reports `cpuSeconds` per slice.
  */
 export async function runGroup(lanes, pids) {
   for (const l of lanes) await l.warm();
-  const acc = lanes.map(() => ({ responses: 0, seconds: 0, errors: 0, codes: {}, latencies: [] }));
+  const acc = lanes.map(() => ({ responses: 0, seconds: 0, errors: 0, codes: {}, latencies: [], cpu: 0, cpuKnown: false }));
+  const cpuOf = (l) => (pids[l.subject] ? cpuSeconds(processTree(pids[l.subject])) : undefined);
   for (let round = 0; round < opts.seconds; round++) {
     for (const [i, l] of lanes.entries()) {
+      const before = cpuOf(l);
       const r = await l.slice(1);
       const a = acc[i];
+      if (before !== undefined) {
+        await sleep(SETTLE_MS);
+        a.cpu += cpuOf(l) - before;
+        a.cpuKnown = true;
+      } else if (r.cpuSeconds !== undefined) {
+        a.cpu += r.cpuSeconds;
+        a.cpuKnown = true;
+      }
       a.responses += r.responses;
       a.seconds += r.seconds;
       a.errors += r.errors;
@@ -38,11 +56,12 @@ export async function runGroup(lanes, pids) {
       p99: percentile(a.latencies, 0.99),
       errors: a.errors,
       codes: a.codes,
+      serverCpuUsPerRequest: a.cpuKnown && a.responses > 0 ? Math.round((a.cpu * 1e6 * 10) / a.responses) / 10 : undefined,
       ...(await l.finish()),
     };
     // which path grows a server: its resident set right after, and the high-water mark so far
     if (pids[l.subject]) Object.assign(row, memoryNow(pids[l.subject]));
-    note(`    ${row.subject}: ${Math.round(row.rps)}/s${l.subject === 'argon2' ? '' : `, p50 ${row.p50} ms, p99 ${row.p99} ms, errors ${row.errors}${row.errors ? ` ${JSON.stringify(row.codes)}` : ''}`}${row.rssMb ? `, RSS ${row.rssMb.toFixed(0)} MB` : ''}`);
+    note(`    ${row.subject}: ${Math.round(row.rps)}/s${l.subject === 'argon2' ? '' : `, p50 ${row.p50} ms, p99 ${row.p99} ms, errors ${row.errors}${row.errors ? ` ${JSON.stringify(row.codes)}` : ''}`}${row.serverCpuUsPerRequest === undefined ? '' : `, CPU ${Math.round(row.serverCpuUsPerRequest)} µs/req`}${row.rssMb ? `, RSS ${row.rssMb.toFixed(0)} MB` : ''}`);
     rows.push(row);
   }
   return rows;
