@@ -13,7 +13,7 @@ const USAGE = `usage: npm run bench -- [options]
   --duration S         seconds measured per path and per server it is compared with (after a 1 s warm-up)
   --connections N      concurrent connections (default 50; the password grant uses fewer, see README)
   --json [FILE]        also write the results as JSON (default FILE: bench-results.json)
-  --only a,b           run only these paths or sections (${'password refresh client_credentials introspect_access introspect_refresh revoke_access revoke_refresh jwks deny_list limits peer dpop workers postgres'})
+  --only a,b           run only these paths or sections (${'password refresh client_credentials introspect_access introspect_refresh revoke_access revoke_refresh jwks deny_list limits peer verifier dpop workers postgres'})
   --skip a,b           leave these out
   --cpu-prof [DIR]     profile the single Tollgate server (node --cpu-prof) and print where its time went
   --log-level LEVEL    the server's log level (default: the configured one)

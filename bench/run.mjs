@@ -5,8 +5,8 @@
 // machine. See bench/README.md for what each column means.
 //
 // This file is the run: setup (build, temporary store, seed), the sections in order, the report.
-// options.mjs reads the command line; pathsSection.mjs, workersSection.mjs and postgresSection.mjs
-// measure; targets.mjs and report.mjs judge and print.
+// options.mjs reads the command line; pathsSection.mjs, verifierSection.mjs, dpopSection.mjs,
+// workersSection.mjs and postgresSection.mjs measure; targets.mjs and report.mjs judge and print.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -23,6 +23,7 @@ import { report } from './report.mjs';
 import { tollgateEnv } from './servers.mjs';
 import { tollgateRequests } from './specs.mjs';
 import { checks } from './targets.mjs';
+import { verifierSection } from './verifierSection.mjs';
 import { workersSection } from './workersSection.mjs';
 
 process.once('SIGINT', () => {
@@ -54,7 +55,7 @@ async function main() {
   const bench = await seed.openBench(env);
   const who = await seed.seedPrincipals(bench);
   await seed.seedDenyList(bench, 100);
-  const run = { env, tmp, bench, requests: tollgateRequests(seed, bench, who) };
+  const run = { env, tmp, bench, seed, who, requests: tollgateRequests(seed, bench, who) };
 
   try {
     const keys = RUN_ORDER.filter(wanted);
@@ -65,6 +66,8 @@ async function main() {
       results.es256 = { ...limit(['es256', opts.seconds, opts.connections]), concurrency: opts.connections };
       note(`    ${Math.round(results.es256.perSecond)} signatures/s`);
     }
+
+    if (wanted('verifier')) results.verifier = await verifierSection(run);
 
     if (wanted('dpop')) results.dpop = await dpopSection(run);
 
