@@ -54,6 +54,9 @@ export function cannon({ url, method = 'GET', headers = {}, body, nextBody, next
       resolve({
         rps: responses / elapsed,
         responses,
+        // written, answered or not: autocannon drops its connections at the end of a run, and the
+        // server still does the work of the requests then in flight
+        sent: res.requests?.sent ?? responses,
         seconds: elapsed,
         p50: res.latency.p50,
         p99: res.latency.p99,

@@ -51,9 +51,10 @@ export async function lane(subject, base, spec) {
   const run = async (seconds) => {
     const runs = await Promise.all(requests.map((r) => cannon({ ...r, seconds })));
     if (runs.length === 1) return runs[0];
-    const merged = { responses: 0, seconds: 0, errors: 0, codes: {}, latencies: [] };
+    const merged = { responses: 0, sent: 0, seconds: 0, errors: 0, codes: {}, latencies: [] };
     for (const r of runs) {
       merged.responses += r.responses;
+      merged.sent += r.sent;
       merged.seconds = Math.max(merged.seconds, r.seconds);
       merged.errors += r.errors;
       for (const [code, n] of Object.entries(r.codes)) merged.codes[code] = (merged.codes[code] ?? 0) + n;

@@ -24,7 +24,7 @@ export function report(results) {
   if (results.tollgate) {
     const rss = results.tollgate.peakRssMb;
     lines.push('', `Tollgate, one process (node dist/src/main.js), SQLite WAL. Peak RSS ${rss.toFixed(0)} MB (≤${TARGETS.rssMb} MB ${mark(rss <= TARGETS.rssMb)})`);
-    lines.push('Server CPU µs/req: the server process\'s user + system time (every thread) over the requests it answered in its turns; each ratio is Tollgate\'s over the other\'s.');
+    lines.push('CPU µs/req: the server\'s user + system time (every thread) in its turns and until quiet after each, over the requests sent to it (answered, or in flight when a turn ended); each ratio is Tollgate\'s over the other\'s.');
     lines.push(
       table(
         ['path', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'RSS MB', 'CPU µs/req', 'limit CPU µs', '× limit (target)', 'peer CPU µs', '× peer (target)', 'peer req/s', 'req/s ÷ peer'],
