@@ -15,7 +15,7 @@ export function report(results) {
   if (results.dpop?.rows?.length) {
     const d = results.dpop.rows;
     lines.push('', 'DPoP (issue 17): client_credentials with a fresh proof on every request, in turns with the same request without one; server CPU per request');
-    lines.push(table(['path', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'server CPU µs/req'], d.map((r) => [r.label, Math.round(r.rps), r.p50, r.p99, r.errors, r.serverCpuUsPerRequest ?? '?']), ['l', 'r', 'r', 'r', 'r', 'r']));
+    lines.push(table(['path', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'server CPU µs/req'], d.map((r) => [r.label, Math.round(r.rps), r.p50, r.p99, r.errors, us(r.serverCpuUsPerRequest) || '?']), ['l', 'r', 'r', 'r', 'r', 'r']));
     if (d[0]?.serverCpuUsPerRequest && d[1]?.serverCpuUsPerRequest) {
       const ratio = d[1].serverCpuUsPerRequest / d[0].serverCpuUsPerRequest;
       lines.push(`  with / without a proof: ${ratio.toFixed(2)}× the server CPU (≤${TARGETS.dpopCpu}× ${mark(ratio <= TARGETS.dpopCpu)})`);
