@@ -1,48 +1,16 @@
 // RFC 9449 §11.1 across processes: `tollgate serve --workers 2` (one SQLite file, two worker
 // processes) accepts a DPoP proof once, whichever worker each copy of it reaches. The client is
 // set up with the CLI's --require-dpop, as an operator would.
-import { type ChildProcess, spawn } from 'node:child_process';
-import crypto from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { generateKeyPair, generateProof } from 'dpop';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli } from '../cli/run.js';
-import { freePort } from '../helpers.js';
+import { type LogLine, type WorkersServer, startWorkers } from '../e2e/workersServer.js';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const BIN = path.join(ROOT, 'bin', 'tollgate');
-
-type LogLine = { msg?: string; pid?: number; path?: string };
-
-let dir: string;
-let env: NodeJS.ProcessEnv;
+let w: WorkersServer;
 let url: string;
 let secret: string;
-let server: ChildProcess | undefined;
-let exited: Promise<unknown>;
-const logs: LogLine[] = [];
-let output = '';
-
-async function cli(args: string[]): Promise<string> {
-  const r = await runCli(args, env, '');
-  if (r.code !== 0) throw new Error(`tollgate ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
-
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; server output:\n${output.slice(-4000)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-const workerPids = () => [...new Set(logs.filter((l) => l.msg === 'tollgate listening').map((l) => l.pid))];
+let logs: LogLine[];
+const cli = (args: string[]) => w.cli(args);
+const until = <T>(what: string, probe: () => T | undefined | Promise<T | undefined>, ms?: number) => w.until(what, probe, ms);
 
 /** A token request on a fresh connection, so the cluster may hand it to either worker. */
 const token = (proof?: string) =>
@@ -58,55 +26,17 @@ const token = (proof?: string) =>
   }).then(async (r) => ({ status: r.status, body: (await r.json()) as { error?: string; error_description?: string; token_type?: string } }));
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-dpop-workers-'));
-  const port = await freePort();
-  url = `http://127.0.0.1:${port}`;
-  const config = path.join(dir, 'config.json');
-  fs.writeFileSync(config, JSON.stringify({ log: { level: 'info' } }));
-  env = {
-    PATH: process.env.PATH,
-    HOME: dir,
-    TOLLGATE_CONFIG: config,
-    TOLLGATE_DATABASE: path.join(dir, 'tollgate.db'),
-    TOLLGATE_KEY_ENCRYPTION_KEY: crypto.randomBytes(32).toString('base64url'),
-    TOLLGATE_HOST: '127.0.0.1',
-    TOLLGATE_PORT: String(port),
-    TOLLGATE_ISSUER: url,
-  };
-  secret = (JSON.parse(await cli(['clients', 'add', 'svc', '--grant', 'client_credentials', '--require-dpop', '--json'])) as { client_secret: string }).client_secret;
-
-  const child = spawn(process.execPath, [BIN, 'serve', '--workers', '2'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  server = child;
-  exited = new Promise((resolve) => child.on('exit', resolve));
-  let partial = '';
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-    output += d;
-    const lines = (partial + d).split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
-      try {
-        logs.push(JSON.parse(line) as LogLine);
-      } catch {
-        // not a log line
-      }
-    }
+  w = await startWorkers({
+    prefix: 'tollgate-dpop-workers-',
+    config: { log: { level: 'info' } },
+    async setup(cli) {
+      secret = (JSON.parse(await cli(['clients', 'add', 'svc', '--grant', 'client_credentials', '--require-dpop', '--json'])) as { client_secret: string }).client_secret;
+    },
   });
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => (output += d));
-  await until('two workers listening', () => (workerPids().length === 2 ? true : undefined));
-  await until('/readyz', async () => ((await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200 ? true : undefined));
+  ({ url, logs } = w);
 });
 
-afterAll(async () => {
-  if (server?.pid !== undefined && server.exitCode === null && server.signalCode === null) {
-    try {
-      process.kill(-server.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-    await exited;
-  }
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => w?.stop());
 
 describe('DPoP with tollgate serve --workers 2', () => {
   it('shows the policy set with clients add --require-dpop, and enforces it', async () => {

@@ -1,54 +1,31 @@
 // Issue 8 across processes: `tollgate serve --workers 2` (node:cluster; one SQLite file shared by
 // two workers) keeps the refresh-rotation guarantees when the 20 racing requests are spread over
 // both workers: one winner at grace 0, one shared successor at grace 10. And SIGTERM stops it all.
-import { type ChildProcess, spawn } from 'node:child_process';
-import crypto from 'node:crypto';
-import fs from 'node:fs';
+import { spawn } from 'node:child_process';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import SQLite from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RefreshTokenMinter } from '../../src/tokens/refreshTokens.js';
-import { runCli } from '../cli/run.js';
-import { PASSWORD, decodeJwt, freePort } from '../helpers.js';
+import { PASSWORD, decodeJwt } from '../helpers.js';
+import { type LogLine, type WorkersServer, startWorkers } from './workersServer.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = path.join(ROOT, 'bin', 'tollgate');
 
 type TokenBody = { access_token: string; refresh_token: string; error?: string };
-type LogLine = { msg?: string; pid?: number; path?: string; status?: number };
 
-let dir: string;
-let database: string;
+let w: WorkersServer;
 let env: NodeJS.ProcessEnv;
 let url: string;
-let server: ChildProcess | undefined;
-let exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-const logs: LogLine[] = [];
-let output = '';
-
-/** The CLI's stdout; a non-zero exit fails the test with its stderr. */
-async function cli(args: string[], stdin = ''): Promise<string> {
-  const r = await runCli(args, env, stdin);
-  if (r.code !== 0) throw new Error(`tollgate ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
-  return r.stdout;
-}
-
-async function until<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, ms = 15_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; server output:\n${output.slice(-4000)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+let logs: LogLine[];
+const cli = (args: string[], stdin = '') => w.cli(args, stdin);
+const until = <T>(what: string, probe: () => T | undefined | Promise<T | undefined>, ms?: number) => w.until(what, probe, ms);
 
 /** Reads the store the server is writing (WAL: a reader never blocks the workers). */
 function query<T>(sql: string, ...params: unknown[]): T[] {
-  const db = new SQLite(database, { readonly: true, fileMustExist: true });
+  const db = new SQLite(w.database, { readonly: true, fileMustExist: true });
   try {
     return db.prepare(sql).all(...params) as T[];
   } finally {
@@ -62,7 +39,7 @@ const post = (body: Record<string, string>) =>
     body: (await r.json()) as TokenBody,
   }));
 
-const workerPids = () => [...new Set(logs.filter((l) => l.msg === 'tollgate listening').map((l) => l.pid))];
+const workerPids = () => w.workerPids();
 
 async function signIn(clientId: string) {
   const res = await post({ grant_type: 'password', username: 'alice', password: PASSWORD, client_id: clientId });
@@ -88,69 +65,26 @@ const successorRows = (token: string) => query<{ token_hash: string }>('select t
 const sidOf = (body: { access_token: string }) => String(decodeJwt(body.access_token).payload.sid);
 
 beforeAll(async () => {
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tollgate-workers-'));
-  database = path.join(dir, 'tollgate.db');
-  const port = await freePort();
-  url = `http://127.0.0.1:${port}`;
-  const config = path.join(dir, 'config.json');
-  fs.writeFileSync(config, JSON.stringify({ passwords: { memoryCostKiB: 1024, timeCost: 1, parallelism: 1 }, log: { level: 'info' } }));
-  // only what an operator's shell would pass: nothing leaks in from the test runner
-  env = {
-    PATH: process.env.PATH,
-    HOME: dir,
-    TOLLGATE_CONFIG: config,
-    TOLLGATE_DATABASE: database,
-    TOLLGATE_KEY_ENCRYPTION_KEY: crypto.randomBytes(32).toString('base64url'),
-    TOLLGATE_HOST: '127.0.0.1',
-    TOLLGATE_PORT: String(port),
-    TOLLGATE_ISSUER: url,
-  };
-
-  await cli(['users', 'add', 'alice', '--password-stdin'], `${PASSWORD}\n`);
-  await cli(['clients', 'add', 'strict', '--public', '--grant', 'password', '--grant', 'refresh_token', '--json']);
-  await cli(['clients', 'add', 'lenient', '--public', '--grant', 'password', '--grant', 'refresh_token', '--refresh-grace', '10', '--json']);
-
-  // its own process group, so afterAll can stop the primary and every worker at once
-  const child = spawn(process.execPath, [BIN, 'serve', '--workers', '2'], { cwd: ROOT, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  server = child;
-  exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  let partial = '';
-  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-    output += d;
-    const lines = (partial + d).split('\n');
-    partial = lines.pop() ?? '';
-    for (const line of lines) {
-      try {
-        logs.push(JSON.parse(line) as LogLine);
-      } catch {
-        // not a log line
-      }
-    }
+  w = await startWorkers({
+    prefix: 'tollgate-workers-',
+    config: { passwords: { memoryCostKiB: 1024, timeCost: 1, parallelism: 1 }, log: { level: 'info' } },
+    async setup(cli) {
+      await cli(['users', 'add', 'alice', '--password-stdin'], `${PASSWORD}\n`);
+      await cli(['clients', 'add', 'strict', '--public', '--grant', 'password', '--grant', 'refresh_token', '--json']);
+      await cli(['clients', 'add', 'lenient', '--public', '--grant', 'password', '--grant', 'refresh_token', '--refresh-grace', '10', '--json']);
+    },
   });
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => (output += d));
-
-  await until('two workers listening', () => (workerPids().length === 2 ? true : undefined));
-  await until('/readyz', async () => ((await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200 ? true : undefined));
+  ({ env, url, logs } = w);
 });
 
-afterAll(async () => {
-  if (server?.pid !== undefined && server.exitCode === null && server.signalCode === null) {
-    try {
-      process.kill(-server.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-    await exited;
-  }
-  if (dir) fs.rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => w?.stop());
 
 describe('tollgate serve --workers 2', () => {
   it('runs two worker processes behind one port, on one store', async () => {
     const pids = workerPids();
     expect(pids).toHaveLength(2);
-    expect(pids).not.toContain(server?.pid);
-    expect(logs.some((l) => l.msg === 'tollgate primary started' && l.pid === server?.pid)).toBe(true);
+    expect(pids).not.toContain(w.child.pid);
+    expect(logs.some((l) => l.msg === 'tollgate primary started' && l.pid === w.child.pid)).toBe(true);
     // one set of keys, created by the primary before the workers started
     expect(query<{ n: number }>("select count(*) as n from signing_keys where state = 'active'")[0]?.n).toBe(1);
     const jwks = (await (await fetch(`${url}/.well-known/jwks.json`)).json()) as { keys: unknown[] };
@@ -240,10 +174,10 @@ describe('tollgate serve --workers 2', () => {
 
   it('stops the primary and both workers on SIGTERM', async () => {
     const pids = workerPids();
-    const primary = server?.pid;
+    const primary = w.child.pid;
     expect(primary).toBeDefined();
     process.kill(primary as number, 'SIGTERM');
-    expect(await exited).toEqual({ code: 0, signal: null });
+    expect(await w.exited).toEqual({ code: 0, signal: null });
     for (const pid of pids) expect(() => process.kill(pid as number, 0)).toThrow(expect.objectContaining({ code: 'ESRCH' }));
     expect(logs.filter((l) => l.msg === 'stopped').map((l) => l.pid).sort()).toEqual([...pids].sort());
   });
