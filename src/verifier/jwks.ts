@@ -48,6 +48,8 @@ export function freshnessSeconds(cacheControl: string | null, age: string | null
 export class JwksCache {
   private local: LocalJWKSet | undefined;
   private published: JSONWebKeySet | undefined;
+  /** kid -> the key material in use under it (undefined when two keys share the kid): see keyFingerprint. */
+  private fingerprints = new Map<string, string | undefined>();
   /** When the set in use was last fetched or revalidated (the request's start: conservative). */
   private checkedAt = Number.NEGATIVE_INFINITY;
   private freshUntil = Number.NEGATIVE_INFINITY;
@@ -94,6 +96,15 @@ export class JwksCache {
     return this.pending;
   }
 
+  /**
+   * What the set in use holds under this kid (its public key members), or undefined when it holds
+   * no single key with it: the verifier's token cache accepts a cached token only while the key
+   * that signed it is still published, unchanged and fresh.
+   */
+  keyFingerprint(kid: string): string | undefined {
+    return this.fresh ? this.fingerprints.get(kid) : undefined;
+  }
+
   /** Drops a key at once (a `kid` deny-list entry); later fetches leave it out while the entry lasts. */
   drop(kid: string): void {
     if (this.published?.keys.some((k) => k.kid === kid)) this.use(this.published);
@@ -113,6 +124,13 @@ export class JwksCache {
     const keys = isDenied ? jwks.keys.filter((k) => typeof k.kid !== 'string' || !isDenied(k.kid)) : jwks.keys;
     this.local = createLocalJWKSet({ keys });
     this.published = jwks;
+    const fingerprints = new Map<string, string | undefined>();
+    for (const k of keys) {
+      if (typeof k.kid !== 'string') continue;
+      // a kid named twice selects no key (jose's JWKSMultipleMatchingKeys): no cached token of it either
+      fingerprints.set(k.kid, fingerprints.has(k.kid) ? undefined : JSON.stringify([k.kty, k.crv, k.x, k.y, k.n, k.e, k.alg]));
+    }
+    this.fingerprints = fingerprints;
   }
 
   private async fetch(): Promise<void> {

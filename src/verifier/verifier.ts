@@ -9,6 +9,7 @@ import { DpopChecker, type DpopOptions, type DpopRequest, boundKey } from './dpo
 import { VerificationError } from './errors.js';
 import { JwksCache } from './jwks.js';
 import { StatusListChecker, type StatusListOptions } from './statusList.js';
+import { TokenCache, type TokenCacheOptions, deepFreeze } from './tokenCache.js';
 
 export interface VerifierOptions {
   /** The expected `iss`; the JWK Set defaults to `${issuer}/.well-known/jwks.json`. */
@@ -25,6 +26,13 @@ export interface VerifierOptions {
   statusList?: StatusListOptions;
   /** DPoP-bound tokens (RFC 9449): how proofs are checked. Without it, the defaults of DpopOptions. */
   dpop?: DpopOptions;
+  /**
+   * Keep verified tokens (by the token string) so a token seen again skips the signature check;
+   * exp/nbf, the deny list, the status list and DPoP proofs are still checked on every call, and a
+   * cached token counts only while its key is in the JWK Set. Off by default; with it, the claims
+   * verify() returns are frozen (the same object on every hit).
+   */
+  cache?: TokenCacheOptions;
 }
 
 export interface VerifyOptions {
@@ -111,47 +119,87 @@ export function createVerifier(options: VerifierOptions): Verifier {
   };
 
   const statusList = options.statusList ? new StatusListChecker({ issuer, getKey, algorithms, now, clockTolerance: tolerance }, options.statusList) : undefined;
+  const cache = options.cache ? new TokenCache(options.cache) : undefined;
+  // built once: verify() runs on every request
+  const compactOptions = { algorithms };
 
   async function verify(token: string, verifyOptions?: VerifyOptions): Promise<AccessTokenClaims> {
-    if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH || !COMPACT_JWS.test(token)) throw new VerificationError('ERR_TOKEN_MALFORMED', 'not a compact JWS of acceptable size');
-    const [encodedHeader = ''] = token.split('.');
-    const header = checkHeader(decodeSegment(encodedHeader, 'header'), algorithms);
+    if (typeof token !== 'string' || token.length > MAX_TOKEN_LENGTH) throw new VerificationError('ERR_TOKEN_MALFORMED', 'not a compact JWS of acceptable size');
+    if (cache) {
+      const hit = cache.get(token);
+      if (hit) {
+        // the key that signed it must still be published, unchanged, in a fresh set: a removed
+        // (perhaps leaked) key takes its cached tokens with it
+        if (jwks.keyFingerprint(hit.kid) === hit.key) {
+          if (hit.claims.exp <= Math.floor(now() / 1000) - tolerance) cache.delete(token);
+          checkTimes(hit.claims); // a cached token still expires
+          return accept(token, hit.claims, hit.kid, verifyOptions);
+        }
+        cache.delete(token); // verified again in full below (a stale set is refetched first)
+      }
+    }
+    if (!COMPACT_JWS.test(token)) throw new VerificationError('ERR_TOKEN_MALFORMED', 'not a compact JWS of acceptable size');
+    const header = checkHeader(decodeSegment(token.slice(0, token.indexOf('.')), 'header'), algorithms);
+    const kid = header.kid as string;
+    // read before compactVerify calls getKey (in this same tick), so it names the set that key came from
+    const keyFingerprint = cache ? jwks.keyFingerprint(kid) : undefined;
 
     let payloadBytes: Uint8Array;
     try {
-      ({ payload: payloadBytes } = await compactVerify(token, getKey, { algorithms }));
+      ({ payload: payloadBytes } = await compactVerify(token, getKey, compactOptions));
     } catch (e) {
       throw translate(e);
     }
     const claims = parseJson(payloadBytes, 'payload');
 
     // RFC 9068 §4: an ID token or any other JWT signed by the same key is not an access token
-    if (typeof header.typ !== 'string' || !['at+jwt', 'application/at+jwt'].includes(header.typ.toLowerCase())) throw new VerificationError('ERR_TOKEN_TYPE', 'typ is not at+jwt');
+    if (typeof header.typ !== 'string' || !isAccessTokenType(header.typ)) throw new VerificationError('ERR_TOKEN_TYPE', 'typ is not at+jwt');
     if (claims.iss !== issuer) throw new VerificationError('ERR_TOKEN_ISSUER', 'iss is not the expected issuer');
     const aud = claims.aud;
-    const tokenAudiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud : [];
-    if (!tokenAudiences.some((a) => typeof a === 'string' && audiences.includes(a))) throw new VerificationError('ERR_TOKEN_AUDIENCE', 'aud does not name this resource server');
+    const audienceOk = typeof aud === 'string' ? audiences.includes(aud) : Array.isArray(aud) && aud.some((a) => typeof a === 'string' && audiences.includes(a));
+    if (!audienceOk) throw new VerificationError('ERR_TOKEN_AUDIENCE', 'aud does not name this resource server');
 
+    checkTimes(claims);
+    if (!isAccessTokenClaims(claims)) throw new VerificationError('ERR_TOKEN_MALFORMED', 'a claim RFC 9068 requires is missing or mistyped');
+    await accept(token, claims, kid, verifyOptions);
+    // cached only once it passed everything, and only when the set it was checked against was fresh
+    if (cache && keyFingerprint !== undefined) cache.set(token, { claims: deepFreeze(claims), kid, key: keyFingerprint });
+    return claims;
+  }
+
+  /** exp/nbf/iat against the clock: on every call, cached or not. */
+  function checkTimes(claims: Record<string, unknown>): void {
     const nowSeconds = Math.floor(now() / 1000);
     if (!isNumericDate(claims.exp)) throw new VerificationError('ERR_TOKEN_MALFORMED', 'exp is missing or not a number');
     if (claims.exp <= nowSeconds - tolerance) throw new VerificationError('ERR_TOKEN_EXPIRED', 'the token has expired');
     if (claims.nbf !== undefined && (!isNumericDate(claims.nbf) || claims.nbf > nowSeconds + tolerance)) throw new VerificationError('ERR_TOKEN_NOT_YET_VALID', 'nbf is in the future');
     if (!isNumericDate(claims.iat)) throw new VerificationError('ERR_TOKEN_MALFORMED', 'iat is missing or not a number');
     if (claims.iat > nowSeconds + tolerance) throw new VerificationError('ERR_TOKEN_NOT_YET_VALID', 'iat is in the future');
-    if (!isAccessTokenClaims(claims)) throw new VerificationError('ERR_TOKEN_MALFORMED', 'a claim RFC 9068 requires is missing or mistyped');
+  }
 
+  /**
+   * The checks whose answer can change after the signature was checked, run on every call, after
+   * checkTimes: the deny list, the DPoP proof and the status list.
+   */
+  function accept(token: string, claims: AccessTokenClaims, kid: string, verifyOptions: VerifyOptions | undefined): Promise<AccessTokenClaims> {
     if (denyList) {
       // the kid again: its entry may have arrived while the signature was being checked
-      if (denyList.isKidDenied(header.kid) || denyList.isDenied(claims)) throw new VerificationError('ERR_TOKEN_REVOKED', 'the token has been revoked');
+      if (denyList.isKidDenied(kid) || denyList.isDenied(claims)) throw new VerificationError('ERR_TOKEN_REVOKED', 'the token has been revoked');
       if (!denyList.fresh) denyList.nudge();
       // fail closed: a list we could not refresh may be missing the revocation that matters
       if (!denyList.fresh && !denyList.failOpen) throw new VerificationError('ERR_DENY_LIST_UNAVAILABLE', 'the deny list has not been synced within maxStaleness');
     }
     // RFC 9449 §7.1: a bound token is worth nothing without a proof of its key (a stolen one
     // presented as Bearer is refused); last, so a bad token never reaches the jti cache
-    if (verifyOptions?.dpop) await dpop.check(token, claims.cnf, verifyOptions.dpop);
-    else if (boundKey(claims.cnf) !== undefined) throw new VerificationError('ERR_DPOP_BINDING', 'the access token is DPoP-bound: it needs a DPoP proof');
+    if (verifyOptions?.dpop) return dpopThenStatus(token, claims, verifyOptions.dpop);
+    if (boundKey(claims.cnf) !== undefined) throw new VerificationError('ERR_DPOP_BINDING', 'the access token is DPoP-bound: it needs a DPoP proof');
     // last: the one check that may fetch, done only for a token that passed everything else
+    if (statusList) return statusList.check(claims).then(() => claims);
+    return Promise.resolve(claims);
+  }
+
+  async function dpopThenStatus(token: string, claims: AccessTokenClaims, request: DpopRequest): Promise<AccessTokenClaims> {
+    await dpop.check(token, claims.cnf, request);
     if (statusList) await statusList.check(claims);
     return claims;
   }
@@ -198,6 +246,12 @@ function checkHeader(header: Record<string, unknown>, algorithms: string[]): Rec
   if (!algorithms.includes(header.alg)) throw new VerificationError('ERR_TOKEN_ALGORITHM', 'alg is not on the allow-list');
   if (typeof header.kid !== 'string' || header.kid === '') throw new VerificationError('ERR_TOKEN_MALFORMED', 'kid is missing');
   return header;
+}
+
+function isAccessTokenType(typ: string): boolean {
+  if (typ === 'at+jwt') return true; // Tollgate's own form: no lowercasing on the common path
+  const lower = typ.toLowerCase();
+  return lower === 'at+jwt' || lower === 'application/at+jwt';
 }
 
 function translate(e: unknown): VerificationError {
