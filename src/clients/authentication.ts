@@ -5,7 +5,8 @@
 // time, not protocol time, hence performance.now().
 import type { Db } from '../store/database.js';
 import { ClientRepository } from '../store/clients.js';
-import { CLIENT_SECRET_PREFIX, digestsEqual, isWellFormedSecret, sha256Hex } from '../tokens/secrets.js';
+import crypto from 'node:crypto';
+import { CLIENT_SECRET_PREFIX, digestBytes, isWellFormedSecret, sha256 } from '../tokens/secrets.js';
 import { type Client, type ClientDefaults, toClient } from './client.js';
 
 const CACHE_MS = 1000;
@@ -13,7 +14,8 @@ const CACHE_MAX = 10_000;
 
 export class ClientAuthenticator {
   private readonly repo: ClientRepository;
-  private readonly cache = new Map<string, { client: Client; at: number }>();
+  // with the stored secret hash decoded once, not on every request
+  private readonly cache = new Map<string, { client: Client; at: number; digest: Buffer | undefined }>();
 
   constructor(deps: { db: Db; defaults: ClientDefaults }) {
     this.repo = new ClientRepository(deps.db);
@@ -24,18 +26,23 @@ export class ClientAuthenticator {
 
   /** The client by id (cached), or undefined. */
   async byId(clientId: string): Promise<Client | undefined> {
+    return (await this.entry(clientId))?.client;
+  }
+
+  private async entry(clientId: string): Promise<{ client: Client; digest: Buffer | undefined } | undefined> {
     const hit = this.cache.get(clientId);
     const now = performance.now();
-    if (hit && now - hit.at < CACHE_MS) return hit.client;
+    if (hit && now - hit.at < CACHE_MS) return hit;
     const row = await this.repo.find(clientId);
     if (!row) {
       this.cache.delete(clientId);
       return undefined;
     }
     const client = toClient(row, this.defaults);
+    const entry = { client, at: now, digest: client.secretHash === null ? undefined : digestBytes(client.secretHash) };
     if (this.cache.size >= CACHE_MAX) this.cache.clear();
-    this.cache.set(clientId, { client, at: now });
-    return client;
+    this.cache.set(clientId, entry);
+    return entry;
   }
 
   /** The current secret hash of each of these clients that still exists (uncached: the SSE hub's re-check). */
@@ -54,10 +61,11 @@ export class ClientAuthenticator {
    */
   async authenticate(clientId: string, secret: string | undefined): Promise<Client | undefined> {
     if (secret !== undefined && !isWellFormedSecret(CLIENT_SECRET_PREFIX, secret)) return undefined;
-    const client = await this.byId(clientId);
-    if (!client) return undefined;
+    const entry = await this.entry(clientId);
+    if (!entry) return undefined;
+    const { client, digest } = entry;
     if (client.isPublic) return secret === undefined ? client : undefined;
-    if (secret === undefined || client.secretHash === null) return undefined;
-    return digestsEqual(sha256Hex(secret), client.secretHash) ? client : undefined;
+    if (secret === undefined || digest === undefined) return undefined;
+    return crypto.timingSafeEqual(sha256(secret), digest) ? client : undefined;
   }
 }

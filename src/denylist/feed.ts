@@ -26,6 +26,7 @@ export class Feed {
   private log: LoggedEntry[] = [];
   private changes = 0;
   private syncing: Promise<void> | undefined;
+  private queued: Promise<void> | undefined;
   private again = false;
   private readonly subscribers = new Set<(events: FeedEvent[]) => void>();
 
@@ -45,8 +46,24 @@ export class Feed {
     return this.log;
   }
 
-  /** Pulls entries newer than the cursor into memory and pushes them to subscribers. Coalesces concurrent calls. */
+  /**
+   * Pulls entries newer than the cursor into memory and pushes them to subscribers. Coalesces
+   * concurrent calls: every call made before a pull starts shares that pull, which starts on the
+   * next turn of the event loop, so it still sees everything committed before any of them was made.
+   * Under load, the requests one turn of the event loop reads (GET /deny-list pages sync first)
+   * then cost one query between them, not one each.
+   */
   sync(): Promise<void> {
+    if (!this.queued) {
+      this.queued = new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+        this.queued = undefined;
+        return this.pullAll();
+      });
+    }
+    return this.queued;
+  }
+
+  private pullAll(): Promise<void> {
     if (this.syncing) {
       this.again = true;
       return this.syncing;

@@ -83,6 +83,7 @@ export function publicDocuments(deps: { issuer: string; jwksMaxAgeSeconds: numbe
 
 export function createRouter(deps: RouteDeps): Router {
   const { tokenEndpoint, hub, clients, denyList, limits } = deps;
+  const tokenUrl = `${deps.issuer}/token`;
   const router = new Router();
 
   router.post('/token', async (ctx) => {
@@ -93,7 +94,10 @@ export function createRouter(deps: RouteDeps): Router {
     // RFC 9449: the proof (if any, or if the client must send one) is checked before the grant runs
     const nonce = deps.dpop.nonce();
     if (nonce) ctx.set('DPoP-Nonce', nonce);
-    const dpopJkt = await deps.dpop.check(ctx.req.headersDistinct.dpop, { method: 'POST', url: `${deps.issuer}/token`, required: client.requireDpop });
+    // headersDistinct builds every header's list on first use: only when a DPoP header came at all
+    // (then it tells one header from several, RFC 9449 §4.3)
+    const proofs = ctx.req.headers.dpop === undefined ? undefined : ctx.req.headersDistinct.dpop;
+    const dpopJkt = await deps.dpop.check(proofs, { method: 'POST', url: tokenUrl, required: client.requireDpop });
     ctx.body = await tokenEndpoint.handle({ params, client, ip: ctx.ip, receivedAt, arrival, dpopJkt });
   });
 

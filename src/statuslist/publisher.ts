@@ -5,7 +5,6 @@
 // in the fleet), the active key changed, or the token is `ttl` old. Requests in between get the
 // same bytes, hence the same ETag.
 import crypto from 'node:crypto';
-import { CompactSign } from 'jose';
 import { type Clock, seconds } from '../clock.js';
 import type { Keyring } from '../keys/keyring.js';
 import { StatusSlotRepository } from '../store/statusSlots.js';
@@ -29,8 +28,6 @@ interface Cached extends RenderedList {
   kid: string;
   checkedAt: number;
 }
-
-const UTF8 = new TextEncoder();
 
 export class StatusListPublisher {
   private readonly cache = new Map<string, Cached>();
@@ -87,7 +84,7 @@ export class StatusListPublisher {
     // for another ttl (§5.1 `ttl`) without ever holding an expired one
     // iss: the access tokens carry one, so the list must too, the same (§5.1)
     const claims = { iss: this.deps.issuer, sub: this.deps.uri(listId), iat, exp: iat + 2 * ttl, ttl, status_list: { bits: 1, lst: encodeStatuses(bytes) } };
-    const token = await new CompactSign(UTF8.encode(JSON.stringify(claims))).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: STATUS_LIST_TOKEN_TYPE }).sign(key.privateKey);
+    const token = key.signer.sign(STATUS_LIST_TOKEN_TYPE, JSON.stringify(claims));
     const etag = `"${crypto.createHash('sha256').update(token).digest('base64url').slice(0, 27)}"`;
     const fresh: Cached = { token, etag, signedAt, version, kid: key.kid, checkedAt };
     this.cache.set(listId, fresh);

@@ -50,6 +50,8 @@ export class StatusLists implements StatusListRevocations {
   private readonly blocks: ClientBlocks;
   private readonly publisher: StatusListPublisher;
   private readonly prefix: string;
+  /** Each list's URI, encoded once (every token carries one). */
+  private readonly uriCache = new Map<string, string>();
 
   constructor(private readonly deps: StatusListsDeps) {
     this.prefix = `${deps.issuer}/statuslists/`;
@@ -63,7 +65,14 @@ export class StatusLists implements StatusListRevocations {
   }
 
   uri(listId: string): string {
-    return this.prefix + encodeURIComponent(listId);
+    let uri = this.uriCache.get(listId);
+    if (uri === undefined) {
+      uri = this.prefix + encodeURIComponent(listId);
+      // a list's id never changes and lists are few (one per listSize slots in use): bounded anyway
+      if (this.uriCache.size >= 1024) this.uriCache.clear();
+      this.uriCache.set(listId, uri);
+    }
+    return uri;
   }
 
   claim(slot: Slot): StatusClaim {

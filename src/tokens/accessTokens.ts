@@ -1,7 +1,7 @@
 // Access tokens: RFC 9068 JWTs signed with the active key. Verification (for introspection)
 // accepts only Tollgate's own published keys, their algorithms, `typ: at+jwt` and our `iss`.
 import crypto from 'node:crypto';
-import { CompactSign, type JWTPayload, decodeProtectedHeader, jwtVerify } from 'jose';
+import { type JWTPayload, decodeProtectedHeader, jwtVerify } from 'jose';
 import { type Clock, seconds } from '../clock.js';
 import type { Keyring } from '../keys/keyring.js';
 
@@ -44,8 +44,6 @@ export interface IssuedAccessToken {
   claims: AccessTokenClaims;
 }
 
-const UTF8 = new TextEncoder();
-
 // Header members that would let a token name its own verification key: never honoured (RFC 8725 §3.10).
 const FORBIDDEN_HEADERS = ['jku', 'x5u', 'jwk', 'x5c', 'x5t', 'x5t#S256'];
 
@@ -79,9 +77,8 @@ export class AccessTokens {
     if (req.sid) claims.sid = req.sid;
     if (req.status) claims.status = req.status;
     if (req.jkt) claims.cnf = { jkt: req.jkt };
-    // CompactSign over the claims we built: SignJWT would copy and re-check every claim first (a
-    // tenth of the signing time), and the JWS it makes is the same
-    const token = await new CompactSign(UTF8.encode(JSON.stringify(claims))).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: ACCESS_TOKEN_TYPE }).sign(key.privateKey);
+    // node:crypto over the claims we built (keys/jws.ts): the JWS jose would make, at half the CPU
+    const token = key.signer.sign(ACCESS_TOKEN_TYPE, JSON.stringify(claims));
     return { token, claims };
   }
 
