@@ -17,8 +17,8 @@ import { RefreshTokenRepository } from '../store/refreshTokens.js';
 import type { RefreshTokenFamily } from '../store/schema.js';
 import { UserRepository } from '../store/users.js';
 import { RefreshTokenMinter } from './refreshTokens.js';
-import { type RefusalReason, accessHorizon, judgeSpent, judgeToken, mayRetry, narrowScope } from './rotation.js';
-import type { Arrival, SpendLedger } from './spendLedger.js';
+import { type RefusalReason, type RotationOutcome, type RotationRequest, type Session, accessHorizon, judgeSpent, judgeToken, mayRetry, narrowScope } from './rotation.js';
+import type { SpendLedger } from './spendLedger.js';
 
 /**
  * Spends committed by another process (another worker on the same SQLite file, another instance
@@ -31,36 +31,7 @@ import type { Arrival, SpendLedger } from './spendLedger.js';
  */
 export const CROSS_PROCESS_TOLERANCE_MS = 5;
 
-export interface Session {
-  /** The family id: the `sid` of its access tokens. */
-  sid: string;
-  userId: string;
-  clientId: string;
-  /** The `status` claim of the family's access tokens (Token Status List, issue 18). */
-  status?: StatusClaim | undefined;
-}
-
-export interface RotationRequest {
-  presented: string;
-  client: Client;
-  /** The scope asked for (already parsed), or undefined for all that was granted. */
-  scope: readonly string[] | undefined;
-  arrival: Arrival;
-  /** Clock ms of the request's arrival. */
-  receivedAt: number;
-  /** The client's address, for the audit row of a replay. */
-  ip: string | undefined;
-  /** The thumbprint of the request's DPoP proof key (RFC 9449), if it sent a valid proof. */
-  dpopJkt?: string | undefined;
-}
-
-export type RotationOutcome =
-  | { kind: 'rotated' | 'retry'; session: Session; successor: string; scope: string; roles: string[] }
-  | { kind: 'refused'; reason: RefusalReason }
-  | { kind: 'scope_beyond_grant'; beyond: string[] }
-  /** RFC 9449 §5: bound to a DPoP key, presented without a proof of it; nothing spent or revoked. */
-  | { kind: 'unbound'; session: Session; why: 'no proof' | 'other key' }
-  | { kind: 'replay'; session: Session };
+export type { RotationOutcome, RotationRequest, Session } from './rotation.js';
 
 export interface RefreshFamiliesDeps {
   db: Db;

@@ -2,7 +2,10 @@
 // what the store and this process know: no I/O, no exceptions. RefreshFamilies gathers the facts
 // under the row lock, asks these, and writes what they decide.
 import type { RefreshTokenFamily, RefreshTokenRow } from '../store/schema.js';
+import type { Client } from '../clients/client.js';
+import type { StatusClaim } from '../statuslist/statusLists.js';
 import { bindingMismatch } from './dpopBinding.js';
+import type { Arrival } from './spendLedger.js';
 
 /** Why a rotation was refused: for the log and the audit trail, never for the client. */
 export type RefusalReason = 'unknown' | 'foreign' | 'revoked' | 'expired' | 'disabled' | 'raced';
@@ -66,3 +69,34 @@ export function narrowScope(requested: readonly string[] | undefined, granted: s
   const beyond = requested.filter((s) => !grantedSet.has(s));
   return beyond.length > 0 ? { beyond } : { scope: requested.join(' ') };
 }
+
+export interface Session {
+  /** The family id: the `sid` of its access tokens. */
+  sid: string;
+  userId: string;
+  clientId: string;
+  /** The `status` claim of the family's access tokens (Token Status List, issue 18). */
+  status?: StatusClaim | undefined;
+}
+
+export interface RotationRequest {
+  presented: string;
+  client: Client;
+  /** The scope asked for (already parsed), or undefined for all that was granted. */
+  scope: readonly string[] | undefined;
+  arrival: Arrival;
+  /** Clock ms of the request's arrival. */
+  receivedAt: number;
+  /** The client's address, for the audit row of a replay. */
+  ip: string | undefined;
+  /** The thumbprint of the request's DPoP proof key (RFC 9449), if it sent a valid proof. */
+  dpopJkt?: string | undefined;
+}
+
+export type RotationOutcome =
+  | { kind: 'rotated' | 'retry'; session: Session; successor: string; scope: string; roles: string[] }
+  | { kind: 'refused'; reason: RefusalReason }
+  | { kind: 'scope_beyond_grant'; beyond: string[] }
+  /** RFC 9449 §5: bound to a DPoP key, presented without a proof of it; nothing spent or revoked. */
+  | { kind: 'unbound'; session: Session; why: 'no proof' | 'other key' }
+  | { kind: 'replay'; session: Session };
