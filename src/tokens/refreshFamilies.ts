@@ -17,7 +17,8 @@ import { RefreshTokenRepository } from '../store/refreshTokens.js';
 import type { RefreshTokenFamily } from '../store/schema.js';
 import { UserRepository } from '../store/users.js';
 import { RefreshTokenMinter } from './refreshTokens.js';
-import { type RefusalReason, type RotationOutcome, type RotationRequest, type Session, accessHorizon, judgeSpent, judgeToken, mayRetry, narrowScope } from './rotation.js';
+import { type RefusalReason, type RotationOutcome, type RotationRequest, type Session, accessHorizon, judgeSpent, judgeToken, mayRetry } from './rotation.js';
+import { narrowScope } from './scope.js';
 import type { SpendLedger } from './spendLedger.js';
 
 /**

@@ -62,13 +62,6 @@ export function accessHorizon(now: number, ttlSeconds: number): { needed: number
   return { needed: now + ttlSeconds * 1000, extendTo: now + 2 * ttlSeconds * 1000 };
 }
 
-/** Scope narrowing on refresh (RFC 6749 §6): what was asked for, never beyond what was granted. */
-export function narrowScope(requested: readonly string[] | undefined, granted: string): { scope: string } | { beyond: string[] } {
-  const grantedSet = new Set(granted.split(' ').filter(Boolean));
-  if (requested === undefined) return { scope: [...grantedSet].join(' ') };
-  const beyond = requested.filter((s) => !grantedSet.has(s));
-  return beyond.length > 0 ? { beyond } : { scope: requested.join(' ') };
-}
 
 export interface Session {
   /** The family id: the `sid` of its access tokens. */

@@ -57,10 +57,3 @@ export function digestBytes(hex: string): Buffer | undefined {
   const bytes = Buffer.from(hex, 'hex');
   return bytes.length === 32 ? bytes : undefined;
 }
-
-/** Constant-time equality of two hex digests. */
-export function digestsEqual(a: string, b: string): boolean {
-  const x = Buffer.from(a, 'hex');
-  const y = Buffer.from(b, 'hex');
-  return x.length === y.length && x.length > 0 && crypto.timingSafeEqual(x, y);
-}
