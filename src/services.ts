@@ -103,8 +103,9 @@ export function createServices(options: ServiceOptions): Domain {
   });
   const statusLists = new StatusLists({ db, clock, keyring, issuer: config.issuer, ttlSeconds: config.statusList.ttlSeconds, listSize: config.statusList.listSize, clockToleranceSeconds });
   const families = new RefreshFamilies({ db, clock, minter: refreshTokens, spends, denyList, audit, clockToleranceSeconds, statusLists, logger });
-  const clients = new ClientService({ db, clock, audit, denyList, horizon, families, statusLists, defaultTtlSeconds: config.accessTokens.ttlSeconds, grantTypes: GRANT_TYPES });
-  const clientAuth = new ClientAuthenticator({ db, defaults: clientDefaults(config) });
+  const defaults = clientDefaults(config);
+  const clients = new ClientService({ db, clock, audit, denyList, horizon, families, statusLists, defaults, grantTypes: GRANT_TYPES });
+  const clientAuth = new ClientAuthenticator({ db, defaults });
   clients.onChanged((id) => clientAuth.forget(id));
   return {
     config,

@@ -5,6 +5,7 @@ import type { Audit } from '../audit/audit.js';
 import { type Clock, seconds } from '../clock.js';
 import type { DenyList, NewDenyEntry } from '../denylist/denyList.js';
 import { isScopeToken } from '../tokens/scope.js';
+import { type ClientDefaults, toClient } from './client.js';
 import { ClientRepository } from '../store/clients.js';
 import type { Client } from '../store/schema.js';
 import { UserRepository } from '../store/users.js';
@@ -93,8 +94,8 @@ export interface ClientServiceDeps {
   horizon: AccessHorizon;
   /** The Token Status List: the client's indices go INVALID with its removal. */
   statusLists: StatusListRevocations;
-  /** The configured default access-token lifetime, seconds (a client's `access_token_ttl` null). */
-  defaultTtlSeconds: number;
+  /** The configured defaults of the per-client settings (a null column means the default). */
+  defaults: ClientDefaults;
   families: RefreshFamilies;
   /** The grant types a client may be given (the protocol's). */
   grantTypes: readonly string[];
@@ -190,7 +191,7 @@ export class ClientService {
   }
 
   private ttlOf(client: Client): number {
-    return client.access_token_ttl ?? this.deps.defaultTtlSeconds;
+    return toClient(client, this.deps.defaults).lifetimes.accessTokenSeconds;
   }
 
   /**
