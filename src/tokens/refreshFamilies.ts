@@ -110,15 +110,18 @@ export class RefreshFamilies {
       spends.begin(hash);
     }
     // a refusal after a won spend must not leave the token spent
-    const refuse = async (reason: RefusalReason): Promise<RotationOutcome> => {
+    const undoSpend = async () => {
       if (won) await repo.unspend(hash, now);
+    };
+    const refuse = async (reason: RefusalReason): Promise<RotationOutcome> => {
+      await undoSpend();
       return { kind: 'refused', reason };
     };
     const row = await repo.findWithFamily(hash);
     const verdict = judgeToken(row, client.id, request.dpopJkt, won, now);
     if (verdict.kind === 'refuse' || !row) return refuse(verdict.kind === 'refuse' ? verdict.reason : 'unknown');
     if (verdict.kind === 'unbound') {
-      if (won) await repo.unspend(hash, now);
+      await undoSpend();
       return { kind: 'unbound', session: session(row.family), why: verdict.why };
     }
     const family = row.family;
@@ -127,7 +130,7 @@ export class RefreshFamilies {
     const issue = async (kind: 'rotated' | 'retry'): Promise<RotationOutcome> => {
       const narrowed = narrowScope(request.scope, family.scope);
       if ('beyond' in narrowed) {
-        if (won) await repo.unspend(hash, now);
+        await undoSpend();
         return { kind: 'scope_beyond_grant', beyond: narrowed.beyond };
       }
       const user = await new UserRepository(tx).enabledWithRoles(family.user_id);
