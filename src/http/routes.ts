@@ -1,7 +1,6 @@
 // The endpoints (INTERFACE.md): parse, authenticate, call the protocol layer, answer.
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import { parseCursor } from '../denylist/denyList.js';
 import { InvalidRequest } from '../oauth/errors.js';
 import type { Introspect } from '../oauth/introspection.js';
 import { type Revoke, parseHint } from '../oauth/revocation.js';
@@ -18,6 +17,7 @@ import { NotFound } from './errors.js';
 import { noStore } from './middleware.js';
 import { STATUS_LIST_MEDIA_TYPE, type StatusLists } from '../statuslist/statusLists.js';
 import type { DpopProofs } from '../dpop/proof.js';
+import { feedCursor } from './feedCursor.js';
 import { type SseHub, streamDenyList } from './sse.js';
 import type { MetricsRenderer } from './metrics.js';
 
@@ -139,9 +139,7 @@ export function createRouter(deps: RouteDeps): Router {
 
   router.get('/deny-list', async (ctx) => {
     await authenticateClient(ctx, clients, undefined, { confidentialOnly: true });
-    const after = parseCursor(typeof ctx.query.after === 'string' ? ctx.query.after : Array.isArray(ctx.query.after) ? '' : undefined);
-    if (after === undefined) throw new InvalidRequest('after is not a cursor of this feed');
-    if (await denyList.isPastHead(after)) throw new InvalidRequest('after is beyond the newest entry of this feed: start again without it');
+    const after = await feedCursor(denyList, typeof ctx.query.after === 'string' ? ctx.query.after : Array.isArray(ctx.query.after) ? '' : undefined, 'after');
     const { body, etag } = await denyList.renderedPage(after);
     ctx.set('Cache-Control', 'no-cache');
     ctx.set('ETag', etag);

@@ -4,9 +4,10 @@
 // a timer) and ends the streams of a client that was removed or whose secret was rotated.
 import { PassThrough } from 'node:stream';
 import type { Context } from 'koa';
-import { type DenyList, type FeedEvent, parseCursor } from '../denylist/denyList.js';
+import type { DenyList, FeedEvent } from '../denylist/denyList.js';
 import type { Logger } from '../logger.js';
-import { InvalidRequest, OAuthError } from '../oauth/errors.js';
+import { OAuthError } from '../oauth/errors.js';
+import { feedCursor } from './feedCursor.js';
 
 /** Who opened a stream: the client, and the secret hash its authentication matched. */
 export interface StreamOwner {
@@ -178,9 +179,7 @@ export function formatEvent(e: FeedEvent): string {
 
 export async function streamDenyList(ctx: Context, denyList: DenyList, hub: SseHub, owner: StreamOwner): Promise<void> {
   const from = ctx.get('last-event-id') || (typeof ctx.query.after === 'string' ? ctx.query.after : undefined);
-  const after = parseCursor(from || undefined);
-  if (after === undefined) throw new InvalidRequest('Last-Event-ID is not a cursor of this feed');
-  if (await denyList.isPastHead(after)) throw new InvalidRequest('Last-Event-ID is beyond the newest entry of this feed: start again without it');
+  const after = await feedCursor(denyList, from || undefined, 'Last-Event-ID');
 
   const stream = new PassThrough();
   // counted in before anything else can await: the caps hold however many requests race
