@@ -6,7 +6,7 @@ import type { Logger } from '../logger.js';
 import type { ArrivalStamper } from './arrival.js';
 import { type Document, documentResponder } from './documents.js';
 import type { Metrics, MetricsRenderer } from './metrics.js';
-import { errorBodies, refuseCredentialsInQuery, requestLog, requestLogger, securityHeaderList, securityHeaders } from './middleware.js';
+import { envelope, requestLogger, securityHeaderList } from './middleware.js';
 import { type RouteDeps, createRouter } from './routes.js';
 
 export interface HttpAppOptions extends Omit<RouteDeps, 'documents' | 'metrics'> {
@@ -31,12 +31,7 @@ export function createHttpApp(options: HttpAppOptions): HttpApp {
   // believed: earlier entries come from the client and would let it dodge the per-IP throttle.
   const koa = new Koa({ proxy: options.trustProxy, maxIpsCount: 1 });
   koa.silent = true;
-  // outermost, so it sees the status the error middleware settled on
-  if (builtIn) koa.use(builtIn.http());
-  koa.use(securityHeaders(https));
-  koa.use(requestLog(logger));
-  koa.use(errorBodies(logger));
-  koa.use(refuseCredentialsInQuery());
+  koa.use(envelope({ logger, https, metrics: builtIn }));
   const router = createRouter({ ...options, documents, metrics: options.metrics.render ?? builtIn });
   koa.use(router.routes());
   koa.use(router.allowedMethods());

@@ -52,6 +52,8 @@ export function parseForm(body: Buffer, maxParameters: number): Map<string, stri
 }
 
 function formDecode(s: string): string {
+  // most names and many values need no decoding: skip the copy and the decoder
+  if (!s.includes('%') && !s.includes('+')) return s;
   try {
     // decodeURIComponent throws on a malformed escape and on escapes that are not UTF-8
     return decodeURIComponent(s.replaceAll('+', ' '));

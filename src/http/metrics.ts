@@ -2,7 +2,6 @@
 // apps in one process; the global registry would mix them and refuse duplicate names).
 // Labels are bounded, known sets only (the router's path, never the raw URL; the grant type, the
 // token type): no token, username, client id or secret ever becomes a label.
-import type { Context, Next } from 'koa';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { SseHub } from './sse.js';
 import type { DenyList } from '../denylist/denyList.js';
@@ -169,20 +168,13 @@ export class Metrics implements MetricsEndpoint {
     this.observed = { services, hub };
   }
 
-  /** Counts every request and its latency by the route that matched, after the error middleware set the status. */
-  http() {
-    return async (ctx: Context, next: Next) => {
-      const start = performance.now();
-      try {
-        await next();
-      } finally {
-        const matched = (ctx as Context & { _matchedRoute?: string | RegExp })._matchedRoute;
-        const method = METHODS.has(ctx.method) ? ctx.method : 'other';
-        // the router's path template, never the raw URL (unbounded, and it may carry secrets)
-        const route = typeof matched === 'string' ? matched : 'unmatched';
-        this.request(method, route, ctx.status, (performance.now() - start) / 1000);
-      }
-    };
+  /**
+   * Counts a request Koa answered, by the route that matched (`matched`: the router's path
+   * template, never the raw URL, which is unbounded and may carry secrets), after the error
+   * handling settled its status (http/middleware.ts envelope).
+   */
+  koaRequest(method: string, matched: unknown, status: number, seconds: number): void {
+    this.request(METHODS.has(method) ? method : 'other', typeof matched === 'string' ? matched : 'unmatched', status, seconds);
   }
 
   /** Counts one request: `route` is a path template or 'unmatched', never a raw URL. */
