@@ -45,6 +45,8 @@ export class ArrivalStamper {
     if (socket.server) this.watch(socket.server);
     const first = this.accepted.get(socket);
     this.accepted.delete(socket); // only the first request of a connection
+    // only the token endpoint asks (a POST): a GET of the JWKS or the deny list needs no stamp
+    if (req.method !== 'POST') return;
     this.stamps.set(req, first && performance.now() - first.wall <= ACCEPT_WINDOW_MS ? first.stamp : this.now());
   }
 
