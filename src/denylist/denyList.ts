@@ -45,7 +45,7 @@ export class DenyList {
    * indexed query that usually finds nothing), so the page is rendered from exactly the state its
    * cache key names.
    */
-  async renderedPage(after: number): Promise<{ body: string; etag: string }> {
+  async renderedPage(after: number): Promise<{ body: Buffer; etag: string }> {
     await this.feed.sync();
     return this.pages.render(after, seconds(this.deps.clock.now()));
   }

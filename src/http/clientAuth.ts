@@ -24,6 +24,7 @@ function failure(detail: string, basic: boolean): InvalidClient {
 
 // RFC 6749 §2.3.1: id and secret are form-encoded before they are joined for Basic
 function formDecode(s: string): string | undefined {
+  if (!s.includes('%') && !s.includes('+')) return s;
   try {
     return decodeURIComponent(s.replace(/\+/g, ' '));
   } catch {
