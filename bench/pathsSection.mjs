@@ -6,9 +6,9 @@ import { lane } from './lane.mjs';
 import { argon2Lane } from './limitLanes.mjs';
 import { note, opts, ROOT, wanted } from './options.mjs';
 import { watchMemory } from './procfs.mjs';
-import { startKoa, startPeer, startTollgate } from './servers.mjs';
-import { koaFor, peerSpecs } from './specs.mjs';
-import { VS_KOA, VS_PEER } from './targets.mjs';
+import { startFloor, startKoa, startPeer, startTollgate } from './servers.mjs';
+import { floorSpecs, koaFor, peerSpecs } from './specs.mjs';
+import { VS_KOA, VS_PEER, WITH_FLOOR } from './targets.mjs';
 import { runGroup } from './turns.mjs';
 
 export const PATHS = ['password', 'refresh', 'client_credentials', 'introspect_access', 'introspect_refresh', 'revoke_access', 'revoke_refresh', 'jwks', 'deny_list'];
@@ -17,9 +17,9 @@ export const RUN_ORDER = ['jwks', 'deny_list', 'introspect_access', 'introspect_
 
 /**
  * Runs the paths in `keys` (RUN_ORDER) against one Tollgate server on `env`. Returns the results'
- * sections: tollgate, and (when they ran) profiles, koa, argon2 and peer.
+ * sections: tollgate, and (when they ran) profiles, koa, floor, argon2 and peer.
  */
-export async function pathsSection({ env, tmp, bench, requests }, keys) {
+export async function pathsSection({ env, tmp, bench, seed, who, requests }, keys) {
   const results = {};
   const passwords = bench.config.passwords;
   const withLimits = wanted('limits');
@@ -37,6 +37,15 @@ export async function pathsSection({ env, tmp, bench, requests }, keys) {
     koaMemory = watchMemory(koa.proc.pid);
     pids.koa = koa.proc.pid;
   }
+  // the floors (bench/floor.mjs) go with the limits: what the path costs with Tollgate's own code at zero
+  let floor;
+  let floorMemory;
+  if (withLimits && keys.some((k) => WITH_FLOOR.has(k))) {
+    const { proc, base } = await startFloor(Object.fromEntries([who.app, who.service].map((c) => [c.id, { secret: c.secret, scope: seed.SCOPE }])));
+    floor = { proc, specs: await floorSpecs(base, who, keys), base };
+    floorMemory = watchMemory(proc.pid);
+    pids.floor = proc.pid;
+  }
   let peer;
   let peerMemory;
   if (withPeer && keys.some((k) => VS_PEER.has(k))) {
@@ -48,10 +57,11 @@ export async function pathsSection({ env, tmp, bench, requests }, keys) {
   }
 
   const specs = requests.specs(await requests.readTokens(), tollgate.base);
-  const rows = { tollgate: [], koa: [], argon2: [], peer: [] };
+  const rows = { tollgate: [], koa: [], floor: [], argon2: [], peer: [] };
   for (const key of keys) {
     const lanes = [await lane('tollgate', tollgate.base, specs[key])];
     if (koa && VS_KOA.has(key)) lanes.push(await lane('koa', koa.base, koaFor(key, requests.serviceAuth)));
+    if (floor && WITH_FLOOR.has(key)) lanes.push(await lane('floor', floor.base, floor.specs[key]));
     if (withLimits && key === 'password') lanes.push(argon2Lane(passwords));
     if (peer && VS_PEER.has(key)) lanes.push(await lane('peer', peer.base, peer.specs[key]));
     note(`  ${specs[key].label}: ${lanes.map((l) => l.subject).join(' / ')} in turns`);
@@ -68,6 +78,10 @@ export async function pathsSection({ env, tmp, bench, requests }, keys) {
   if (koa) {
     results.koa = { rows: rows.koa, peakRssMb: koaMemory.stop().peakProcessMb };
     await koa.proc.stop();
+  }
+  if (floor) {
+    results.floor = { rows: rows.floor, peakRssMb: floorMemory.stop().peakProcessMb };
+    await floor.proc.stop();
   }
   if (rows.argon2.length > 0) results.argon2 = { rows: rows.argon2, memoryCostKiB: passwords.memoryCostKiB, timeCost: passwords.timeCost, parallelism: passwords.parallelism };
   if (peer) {

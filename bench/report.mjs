@@ -1,5 +1,5 @@
 // The report: the tables on stdout, one per section, and the list of missed targets.
-import { COST, TARGETS, clean, cpuRatio, limitOf, mark, peerOf, rowOf } from './targets.mjs';
+import { COST, TARGETS, clean, cpuRatio, floorOf, limitOf, mark, peerOf, rowOf } from './targets.mjs';
 
 function table(headers, rows, align) {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => String(r[i]).length)));
@@ -56,14 +56,31 @@ export function report(results) {
       ),
     );
   }
-  const others = [...(results.koa?.rows ?? []), ...(results.argon2?.rows ?? []), ...(results.peer?.rows ?? [])];
+  const floors = (results.tollgate?.rows ?? []).map((row) => [row, floorOf(results, row.key)]).filter(([, f]) => f);
+  if (floors.length > 0) {
+    lines.push('', 'Floors (bench/floor.mjs): the same request to a Koa process that does only the work the path cannot avoid, in turns with it (information, not a target)');
+    lines.push(
+      table(
+        ['path', 'floor CPU µs/req', 'floor × Koa POST', 'target', 'target − floor', 'Tollgate CPU µs/req', 'Tollgate × Koa POST', 'Tollgate × floor', 'floor errors'],
+        floors.map(([row, f]) => {
+          const max = COST[row.key]?.max;
+          const limit = limitOf(results, row.key);
+          const vsKoa = limit?.cpuUs && row.serverCpuUsPerRequest ? row.serverCpuUsPerRequest / limit.cpuUs : undefined;
+          const x = (v) => (v === undefined ? '?' : `${v.toFixed(2)}×`);
+          return [row.label, us(f.cpuUs), x(f.vsKoa), max === undefined ? '' : `≤${max}×`, max === undefined || f.vsKoa === undefined ? '' : x(max - f.vsKoa), us(row.serverCpuUsPerRequest), x(vsKoa), x(cpuRatio(row, f.row)), `${f.row.errors}${f.row.poolDry ? ' (pool ran dry)' : ''}${f.row.problem ? ' (check failed)' : ''}`];
+        }),
+        ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ),
+    );
+  }
+  const others = [...(results.koa?.rows ?? []), ...(results.floor?.rows ?? []), ...(results.argon2?.rows ?? []), ...(results.peer?.rows ?? [])];
   if (others.length > 0) {
     lines.push('', 'What Tollgate was compared with, measured in turns with each path');
     lines.push(
       table(
         ['server', 'request', 'in turns with', 'conns', 'per second', 'p50 ms', 'p99 ms', 'errors', 'CPU µs/req'],
         others.map((r) => [
-          r.subject === 'koa' ? 'bare Koa' : r.subject === 'peer' ? 'node-oidc-provider' : 'raw argon2',
+          { koa: 'bare Koa', floor: 'floor', peer: 'node-oidc-provider', argon2: 'raw argon2' }[r.subject],
           r.subject === 'argon2' ? `verify (m=${results.argon2.memoryCostKiB} KiB, t=${results.argon2.timeCost}, p=${results.argon2.parallelism})` : r.label,
           r.pairedWith,
           r.connections,
@@ -76,7 +93,7 @@ export function report(results) {
         ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
       ),
     );
-    const rss = [results.koa && `bare Koa ${results.koa.peakRssMb.toFixed(0)} MB`, results.peer && `node-oidc-provider ${results.peer.peakRssMb.toFixed(0)} MB`].filter(Boolean);
+    const rss = [results.koa && `bare Koa ${results.koa.peakRssMb.toFixed(0)} MB`, results.floor && `floor ${results.floor.peakRssMb.toFixed(0)} MB`, results.peer && `node-oidc-provider ${results.peer.peakRssMb.toFixed(0)} MB`].filter(Boolean);
     if (rss.length > 0) lines.push(`Peak RSS: ${rss.join(', ')}`);
   }
   if (results.es256) lines.push('', `ES256 JWT signing with jose, alone, ${results.es256.concurrency} in flight: ${Math.round(results.es256.perSecond)} signatures/s (for reference)`);
@@ -126,7 +143,7 @@ export function report(results) {
   }
   const failed = results.checks.filter((c) => !c.pass);
   lines.push('', `Targets: ${results.checks.length - failed.length} of ${results.checks.length} met.`);
-  for (const c of failed) lines.push(`  ✗ ${c.what}: ${c.shown} (target ${c.goal})`);
+  for (const c of failed) lines.push(`  ✗ ${c.what}: ${c.shown} (target ${c.goal})${c.note ? `; ${c.note}` : ''}`);
   return lines.join('\n');
 }
 

@@ -1,5 +1,6 @@
 // Starting the servers: Tollgate as `npm start` (or bin/tollgate serve) runs it, the bare Koa
 // endpoint (bench/bareKoa.mjs) and node-oidc-provider (bench/peer.mjs), each in a process of its own.
+import crypto from 'node:crypto';
 import path from 'node:path';
 import { mallocEnv } from '../dist/src/mallocEnv.js';
 import { BENCH, ROOT } from './options.mjs';
@@ -28,6 +29,14 @@ export async function startTollgate(env, tmp, args, nodeArgs, log) {
 
 export async function startKoa() {
   const proc = track(startProcess(process.execPath, [path.join(BENCH, 'bareKoa.mjs')], { cwd: ROOT }));
+  return { proc, base: `http://127.0.0.1:${(await firstJsonLine(proc)).port}` };
+}
+
+/** The floors of the paths (bench/floor.mjs), knowing `clients`: id -> { secret, scope } (only the secret's SHA-256 is passed on). */
+export async function startFloor(clients) {
+  const known = Object.fromEntries(Object.entries(clients).map(([id, c]) => [id, { secretSha256: crypto.hash('sha256', c.secret, 'hex'), scope: c.scope }]));
+  const env = { ...process.env, FLOOR_CLIENTS: JSON.stringify(known), FLOOR_ISSUER: tollgateEnv({}).TOLLGATE_ISSUER };
+  const proc = track(startProcess(process.execPath, [path.join(BENCH, 'floor.mjs')], { env, cwd: ROOT }));
   return { proc, base: `http://127.0.0.1:${(await firstJsonLine(proc)).port}` };
 }
 

@@ -87,3 +87,25 @@ export async function peerSpecs(info, base) {
     revoke_access: { key: 'revoke_access', label: 'revoke access token (opaque)', path: '/token/revocation', headers: auth, mint, body: hinted('access_token'), confirm: inactiveAt(`${base}/token/introspection`, auth) },
   };
 }
+
+/**
+ * The floors' requests (bench/floor.mjs at `base`): Tollgate's headers and bodies, with tokens the
+ * floor minted (each refresh token sent once, as Tollgate's are). `keys`: the paths that run.
+ */
+export async function floorSpecs(base, who, keys) {
+  const appAuth = { authorization: basic(who.app.id, who.app.secret) };
+  const serviceAuth = { authorization: basic(who.service.id, who.service.secret) };
+  const mintAt = (kind, query = '') => async (count) => {
+    const r = await fetch(`${base}/mint/${kind}?n=${count}${query}`, { method: 'POST' });
+    if (r.status !== 200) throw new Error(`floor /mint/${kind}: ${r.status} ${await r.text()}`);
+    return r.json();
+  };
+  const mintRefresh = mintAt('refresh', `&client_id=${encodeURIComponent(who.app.id)}`);
+  const label = (path) => `floor of ${path}`;
+  return {
+    client_credentials: { key: 'client_credentials', label: label('client_credentials'), path: '/client_credentials', headers: serviceAuth, fixedBody: ccBody, expect: tokenResponse },
+    refresh: { key: 'refresh', label: label('the refresh_token grant'), path: '/refresh', headers: appAuth, mint: mintRefresh, body: (t) => form({ grant_type: 'refresh_token', refresh_token: t }), expect: tokenResponse },
+    introspect_access: keys.includes('introspect_access') && { key: 'introspect_access', label: label('access-token introspection'), path: '/introspect_access', headers: serviceAuth, cycle: await mintAt('access')(100), body: hinted('access_token'), expect: active },
+    introspect_refresh: keys.includes('introspect_refresh') && { key: 'introspect_refresh', label: label('refresh-token introspection'), path: '/introspect_refresh', headers: serviceAuth, cycle: await mintRefresh(100), body: hinted('refresh_token'), expect: active },
+  };
+}

@@ -4,6 +4,8 @@
 // what each path is held against: bare Koa (a POST; JWKS a GET), raw argon2, node-oidc-provider
 export const VS_KOA = new Set(['refresh', 'client_credentials', 'introspect_access', 'introspect_refresh', 'deny_list', 'jwks']);
 export const VS_PEER = new Set(['client_credentials', 'introspect_access', 'revoke_access', 'jwks']);
+// paths with a floor lane (bench/floor.mjs: only the work the path cannot avoid), run with the limits
+export const WITH_FLOOR = new Set(['client_credentials', 'refresh', 'introspect_access', 'introspect_refresh']);
 
 /**
  * Issue 19, per path: Tollgate's server CPU per request at most `max` times the limit's (argon2's CPU
@@ -48,6 +50,13 @@ export function limitOf(results, key) {
   return k && { name: key === 'jwks' ? 'koa GET' : 'koa POST', rps: k.rps, cpuUs: k.serverCpuUsPerRequest, max };
 }
 
+/** A path's floor (information, not a target): its CPU per request, and over the bare Koa limit's. */
+export function floorOf(results, key) {
+  const f = WITH_FLOOR.has(key) ? rowOf(results.floor, key) : undefined;
+  const k = f && rowOf(results.koa, key);
+  return f && { row: f, cpuUs: f.serverCpuUsPerRequest, vsKoa: cpuRatio(f, k) };
+}
+
 export const peerOf = (results, key) => (VS_PEER.has(key) ? rowOf(results.peer, key) : undefined);
 
 /** Tollgate's CPU per request over another's, when both were measured. */
@@ -72,6 +81,9 @@ export function checks(results) {
       const r = limit.cpuUs && row.serverCpuUsPerRequest ? row.serverCpuUsPerRequest / limit.cpuUs : undefined;
       if (r === undefined) add(`${row.label}: CPU/req × ${limit.name}`, undefined, cost.max, false, 'not measured', `≤ ${cost.max}×`);
       else atMost(`${row.label}: CPU/req × ${limit.name}`, r, cost.max);
+      // information only: how much of the target the path's floor already takes
+      const floor = floorOf(results, row.key)?.vsKoa;
+      if (floor !== undefined) out.at(-1).note = `floor ${times(floor)} ${limit.name}, ${floor <= cost.max ? `leaving ${times(cost.max - floor)} for the rest` : `over the target by ${times(floor - cost.max)} before any of Tollgate's own code`}`;
     }
     const peer = peerOf(results, row.key);
     if (peer && cost.peerMax !== undefined) atMost(`${row.label}: CPU/req × node-oidc-provider`, cpuRatio(row, peer), cost.peerMax);
