@@ -42,7 +42,8 @@ export function revocation({ families, accessTokens, revocations, events }: Revo
   };
 
   const revokeAccessToken = async (client: Client, token: string, ip?: string): Promise<RevocationResult> => {
-    const claims = await accessTokens.verify(token);
+    // not kept in the cache of verified tokens: a revoked token is not worth a place there
+    const claims = await accessTokens.verify(token, { remember: false });
     if (!claims) return 'none';
     // another client's token: ignored, and the answer does not say so
     if (claims.client_id !== client.id) return 'access_token';

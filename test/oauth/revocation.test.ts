@@ -176,6 +176,16 @@ describe('POST /revoke (RFC 7009)', () => {
       await revoke(web, { token: tokens.access_token });
       expect((await feed()).entries).toHaveLength(1);
     });
+
+    it('keeps a token it revokes out of the cache of verified tokens (memory for tokens still in use)', async () => {
+      const tokens = await signIn();
+      const before = t.app.services.accessTokens.remembered;
+      expect((await revoke(web, { token: tokens.access_token, token_type_hint: 'access_token' })).status).toBe(200);
+      expect(t.app.services.accessTokens.remembered).toBe(before);
+      // introspection still remembers what it verified
+      await introspect(tokens.access_token);
+      expect(t.app.services.accessTokens.remembered).toBe(before + 1);
+    });
   });
 
   describe('token_type_hint (§2.1)', () => {

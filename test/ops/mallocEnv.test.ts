@@ -6,7 +6,15 @@ import { MALLOC_DEFAULTS, mallocEnv } from '../../src/mallocEnv.js';
 
 describe('malloc settings', () => {
   it('defaults to one arena', () => {
-    expect(mallocEnv({})).toEqual({ MALLOC_ARENA_MAX: '1' });
+    expect(mallocEnv({}).MALLOC_ARENA_MAX).toBe('1');
+  });
+
+  it('asks glibc for transparent huge pages, so an argon2 buffer is not faulted in 4 KiB at a time', () => {
+    expect(mallocEnv({}).GLIBC_TUNABLES).toBe('glibc.malloc.hugetlb=1');
+  });
+
+  it("leaves an operator's own GLIBC_TUNABLES alone", () => {
+    expect(mallocEnv({ GLIBC_TUNABLES: 'glibc.malloc.hugetlb=0' }).GLIBC_TUNABLES).toBe('glibc.malloc.hugetlb=0');
   });
 
   it('keeps what the environment already sets', () => {
