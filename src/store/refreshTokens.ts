@@ -19,16 +19,22 @@ const joinColumns = [
 const findWithFamilyQuery = prepared<{ hash: string }, FamilyJoinRow>(['hash'], (db, p) =>
   db.selectFrom('refresh_tokens as t').innerJoin('refresh_token_families as f', 'f.id', 't.family_id').select(joinColumns).where('t.token_hash', '=', p.hash),
 );
-// one row per role (one with a null role for none); no user row: u_enabled is null
-const rotationFactsQuery = prepared<{ hash: string }, FamilyJoinRow & { u_enabled: number | null; r_role: string | null }>(['hash'], (db, p) =>
+// Role names are joined with a character they cannot hold (users.ts: letters, digits, _ . : -).
+// One row with the roles folded in costs less than a row per role, each repeating the token and
+// its family (measured: 9.5 µs against 12, and 11.5 for two statements). string_agg: PostgreSQL,
+// and SQLite since 3.44.
+const ROLE_SEPARATOR = '\u001f';
+const rotationFactsQuery = prepared<{ hash: string }, FamilyJoinRow & { u_enabled: number | null; u_roles: string | null }>(['hash'], (db, p) =>
   db
     .selectFrom('refresh_tokens as t')
     .innerJoin('refresh_token_families as f', 'f.id', 't.family_id')
     .leftJoin('users as u', 'u.id', 'f.user_id')
-    .leftJoin('user_roles as r', 'r.user_id', 'u.id')
-    .select([...joinColumns, 'u.enabled as u_enabled', 'r.role_name as r_role'])
-    .where('t.token_hash', '=', p.hash)
-    .orderBy('r.role_name'),
+    .select([
+      ...joinColumns,
+      'u.enabled as u_enabled',
+      sql<string | null>`(select string_agg(r.role_name, ${sql.lit(ROLE_SEPARATOR)} order by r.role_name) from user_roles as r where r.user_id = u.id)`.as('u_roles'),
+    ])
+    .where('t.token_hash', '=', p.hash),
 );
 const markSpentQuery = prepared<{ hash: string; at: number }, never>(['hash', 'at'], (db, p) =>
   db.updateTable('refresh_tokens').set({ spent_at: p.at }).where('token_hash', '=', p.hash).where('spent_at', 'is', null),
@@ -101,10 +107,9 @@ export class RefreshTokenRepository {
    * (whether enabled, and their roles; undefined when the user is gone).
    */
   async rotationFacts(hash: string): Promise<{ token: TokenWithFamily; user: { enabled: boolean; roles: string[] } | undefined } | undefined> {
-    const { rows } = await rotationFactsQuery(this.db, { hash });
-    const [r] = rows;
+    const [r] = (await rotationFactsQuery(this.db, { hash })).rows;
     if (!r) return undefined;
-    const user = r.u_enabled === null ? undefined : { enabled: Number(r.u_enabled) === 1, roles: rows.flatMap((x) => (x.r_role === null ? [] : [x.r_role])) };
+    const user = r.u_enabled === null ? undefined : { enabled: Number(r.u_enabled) === 1, roles: r.u_roles ? r.u_roles.split(ROLE_SEPARATOR) : [] };
     return { token: withFamily(r), user };
   }
 
