@@ -2,7 +2,19 @@
 // the version bumps that tell every instance a list changed. Every statement runs on SQLite and
 // PostgreSQL; the ones that change bits run inside the caller's transaction.
 import { type Kysely, sql } from 'kysely';
+import { prepared } from './prepared.js';
 import type { Database, StatusListsTable, StatusSlotsTable } from './schema.js';
+
+// a family's revocation (RFC 7009, reuse detection) is on a hot path: compiled once (see prepared.ts)
+const bumpFamilyListsQuery = prepared<{ familyId: string }, never>(['familyId'], (db, p) =>
+  db
+    .updateTable('status_lists')
+    .set((eb) => ({ version: eb('version', '+', eb.lit(1)) }))
+    .where('id', 'in', db.selectFrom('status_slots').select('list_id').where('family_id', '=', p.familyId).where('invalid', '=', sql.lit(0))),
+);
+const invalidateFamilyQuery = prepared<{ familyId: string }, never>(['familyId'], (db, p) =>
+  db.updateTable('status_slots').set({ invalid: sql.lit(1) }).where('family_id', '=', p.familyId).where('invalid', '=', sql.lit(0)),
+);
 
 export type StatusListRow = StatusListsTable;
 export type StatusSlotRow = StatusSlotsTable;
@@ -57,6 +69,10 @@ export class StatusSlotRepository {
    * caller's transaction: an instance that sees the new version renders the new bits.
    */
   async invalidate(owner: SlotOwner): Promise<number> {
+    if ('family_id' in owner) {
+      await bumpFamilyListsQuery(this.db, { familyId: owner.family_id });
+      return Number((await invalidateFamilyQuery(this.db, { familyId: owner.family_id })).numAffectedRows);
+    }
     const where = ownerCondition(owner);
     await this.db
       .updateTable('status_lists')

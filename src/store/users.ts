@@ -1,11 +1,6 @@
 import type { Kysely } from 'kysely';
 import { inCodeUnitOrder } from './order.js';
-import { prepared } from './prepared.js';
 import type { Database, User } from './schema.js';
-
-const enabledWithRolesQuery = prepared<{ userId: string }, { enabled: number; role_name: string | null }>(['userId'], (db, p) =>
-  db.selectFrom('users as u').leftJoin('user_roles as r', 'r.user_id', 'u.id').select(['u.enabled', 'r.role_name']).where('u.id', '=', p.userId).orderBy('r.role_name'),
-);
 
 export class UserRepository {
   constructor(private readonly db: Kysely<Database>) {}
@@ -29,14 +24,6 @@ export class UserRepository {
 
   async update(id: string, values: Partial<Pick<User, 'password_hash' | 'enabled' | 'updated_at'>>): Promise<void> {
     await this.db.updateTable('users').set(values).where('id', '=', id).execute();
-  }
-
-  /** Whether the user is enabled, with their role names, in one round trip (the refresh grant's hot path). */
-  async enabledWithRoles(userId: string): Promise<{ enabled: boolean; roles: string[] } | undefined> {
-    const { rows } = await enabledWithRolesQuery(this.db, { userId });
-    const first = rows[0];
-    if (!first) return undefined;
-    return { enabled: first.enabled === 1, roles: rows.flatMap((r) => (r.role_name === null ? [] : [r.role_name])) };
   }
 
   async roles(userId: string): Promise<string[]> {

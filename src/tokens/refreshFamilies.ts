@@ -15,7 +15,6 @@ import type { Slot, StatusClaim, StatusLists } from '../statuslist/statusLists.j
 import { type Db, inTransaction } from '../store/database.js';
 import { RefreshTokenRepository } from '../store/refreshTokens.js';
 import type { RefreshTokenFamily } from '../store/schema.js';
-import { UserRepository } from '../store/users.js';
 import { RefreshTokenMinter } from './refreshTokens.js';
 import { type RefusalReason, type RotationOutcome, type RotationRequest, type Session, accessHorizon, judgeSpent, judgeToken, mayRetry } from './rotation.js';
 import { narrowScope } from './scope.js';
@@ -117,7 +116,9 @@ export class RefreshFamilies {
       await undoSpend();
       return { kind: 'refused', reason };
     };
-    const row = await repo.findWithFamily(hash);
+    // one read: the token, its family, the family's user and roles
+    const facts = await repo.rotationFacts(hash);
+    const row = facts?.token;
     const verdict = judgeToken(row, client.id, request.dpopJkt, won, now);
     if (verdict.kind === 'refuse' || !row) return refuse(verdict.kind === 'refuse' ? verdict.reason : 'unknown');
     if (verdict.kind === 'unbound') {
@@ -133,7 +134,7 @@ export class RefreshFamilies {
         await undoSpend();
         return { kind: 'scope_beyond_grant', beyond: narrowed.beyond };
       }
-      const user = await new UserRepository(tx).enabledWithRoles(family.user_id);
+      const user = facts?.user;
       if (!user || !user.enabled) return refuse('disabled');
       const horizon = accessHorizon(now, client.lifetimes.accessTokenSeconds);
       // read with the family above; extendAccessExpiry only ever moves it later

@@ -52,6 +52,19 @@ describe('refresh_token grant', () => {
       expect((await tokenRow(res.body.refresh_token))?.spent_at).toBeNull();
     });
 
+    it('carries the user\'s roles as they are at the refresh, in order, and none for a user without roles (RFC 9068 §7.2.1.1)', async () => {
+      const first = await signIn();
+      await t.app.services.users.changeRoles('alice', ['ZED_ADMIN', 'AUDITOR'], []);
+      const res = await refreshGrant(t, web, first.refresh_token);
+      expect(decodeJwt(res.body.access_token).payload.roles).toEqual(['AUDITOR', 'RETRIEVE_TODOS', 'ZED_ADMIN']);
+
+      await t.addUser('bob');
+      const bob = (await passwordGrant(t, web, 'bob')).body as { refresh_token: string };
+      const bobs = await refreshGrant(t, web, bob.refresh_token);
+      expect(bobs.status).toBe(200);
+      expect(decodeJwt(bobs.body.access_token).payload.roles ?? []).toEqual([]);
+    });
+
     it('keeps rotating: each successor works once', async () => {
       let token = (await signIn()).refresh_token;
       const seen = new Set([token]);
