@@ -49,6 +49,18 @@ const extendAccessExpiryQuery = prepared<{ id: string; exp: number }, never>(['i
 const revokeFamilyQuery = prepared<{ id: string; at: number; reason: string }, never>(['id', 'at', 'reason'], (db, p) =>
   db.updateTable('refresh_token_families').set({ revoked_at: p.at, revoked_reason: p.reason }).where('id', '=', p.id).where('revoked_at', 'is', null),
 );
+// introspection (RFC 7662): a live token's facts only, the liveness judged in the statement
+const liveTokenQuery = prepared<{ hash: string; now: number }, LiveRefreshToken>(['hash', 'now'], (db, p) =>
+  db
+    .selectFrom('refresh_tokens as t')
+    .innerJoin('refresh_token_families as f', 'f.id', 't.family_id')
+    .select(['f.scope', 'f.client_id', 'f.user_id', 't.created_at', 't.expires_at', 'f.expires_at as family_expires_at'])
+    .where('t.token_hash', '=', p.hash)
+    .where('t.spent_at', 'is', null)
+    .where('f.revoked_at', 'is', null)
+    .where('t.expires_at', '>', p.now)
+    .where('f.expires_at', '>', p.now),
+);
 const findTokenQuery = prepared<{ hash: string }, RefreshTokenRow>(['hash'], (db, p) => db.selectFrom('refresh_tokens').selectAll().where('token_hash', '=', p.hash));
 
 interface FamilyJoinRow extends RefreshTokenRow {
@@ -64,6 +76,16 @@ interface FamilyJoinRow extends RefreshTokenRow {
   f_status_list: string | null;
   f_status_idx: number | null;
   f_dpop_jkt: string | null;
+}
+
+/** An unspent, unrevoked, unexpired refresh token, as introspection shows it (times in ms). */
+export interface LiveRefreshToken {
+  scope: string;
+  client_id: string;
+  user_id: string;
+  created_at: number;
+  expires_at: number;
+  family_expires_at: number;
 }
 
 export type TokenWithFamily = RefreshTokenRow & { family: RefreshTokenFamily };
@@ -100,6 +122,12 @@ export class RefreshTokenRepository {
   async findWithFamily(hash: string): Promise<TokenWithFamily | undefined> {
     const [r] = (await findWithFamilyQuery(this.db, { hash })).rows;
     return r && withFamily(r);
+  }
+
+  /** The token if it is live at `now` (unspent, its family unrevoked, neither expired): 6 columns, not the 18 of findWithFamily. */
+  async live(hash: string, now: number): Promise<LiveRefreshToken | undefined> {
+    const [r] = (await liveTokenQuery(this.db, { hash, now })).rows;
+    return r;
   }
 
   /**

@@ -191,10 +191,9 @@ export class RefreshFamilies {
 
   /** A live refresh token's facts for introspection (RFC 7662), or undefined. */
   async inspect(token: string): Promise<{ scope: string; clientId: string; userId: string; exp: number; iat: number } | undefined> {
-    const row = await new RefreshTokenRepository(this.deps.db).findWithFamily(RefreshTokenMinter.hash(token));
-    const now = this.deps.clock.now();
-    if (!row || row.spent_at !== null || row.family.revoked_at !== null || row.expires_at <= now || row.family.expires_at <= now) return undefined;
-    return { scope: row.family.scope, clientId: row.family.client_id, userId: row.family.user_id, exp: seconds(Math.min(row.expires_at, row.family.expires_at)), iat: seconds(row.created_at) };
+    const row = await new RefreshTokenRepository(this.deps.db).live(RefreshTokenMinter.hash(token), this.deps.clock.now());
+    if (!row) return undefined;
+    return { scope: row.scope, clientId: row.client_id, userId: row.user_id, exp: seconds(Math.min(row.expires_at, row.family_expires_at)), iat: seconds(row.created_at) };
   }
 
   /** Inside the caller's transaction: revokes every live family of a user; returns how many, and their sid entries. */
