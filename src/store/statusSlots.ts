@@ -1,20 +1,33 @@
 // The Token Status List's tables (migrations/006_status_list.ts): the lists, the slots in use, and
 // the version bumps that tell every instance a list changed. Every statement runs on SQLite and
 // PostgreSQL; the ones that change bits run inside the caller's transaction.
-import { type Kysely, sql } from 'kysely';
+import { type Kysely, type RawBuilder, sql } from 'kysely';
 import { prepared } from './prepared.js';
 import type { Database, StatusListsTable, StatusSlotsTable } from './schema.js';
 
-// a family's revocation (RFC 7009, reuse detection) is on a hot path: compiled once (see prepared.ts)
-const bumpFamilyListsQuery = prepared<{ familyId: string }, never>(['familyId'], (db, p) =>
-  db
-    .updateTable('status_lists')
-    .set((eb) => ({ version: eb('version', '+', eb.lit(1)) }))
-    .where('id', 'in', db.selectFrom('status_slots').select('list_id').where('family_id', '=', p.familyId).where('invalid', '=', sql.lit(0))),
-);
-const invalidateFamilyQuery = prepared<{ familyId: string }, never>(['familyId'], (db, p) =>
-  db.updateTable('status_slots').set({ invalid: sql.lit(1) }).where('family_id', '=', p.familyId).where('invalid', '=', sql.lit(0)),
-);
+/**
+ * The two statements of a revocation's bits, for one kind of owner: bump the version of each list
+ * that will change, then mark the owner's slots INVALID. Revoking an access token (a slot) or a
+ * family is a hot path, so every kind is compiled once (see prepared.ts).
+ */
+function invalidation<Args extends Record<string, unknown>>(names: readonly (keyof Args & string)[], owns: (p: Readonly<Args>) => RawBuilder<boolean>) {
+  return {
+    bump: prepared<Args, never>(names, (db, p) =>
+      db
+        .updateTable('status_lists')
+        .set((eb) => ({ version: eb('version', '+', eb.lit(1)) }))
+        .where('id', 'in', db.selectFrom('status_slots').select('list_id').where(owns(p)).where('invalid', '=', sql.lit(0))),
+    ),
+    mark: prepared<Args, never>(names, (db, p) => db.updateTable('status_slots').set({ invalid: sql.lit(1) }).where(owns(p)).where('invalid', '=', sql.lit(0))),
+  };
+}
+
+const INVALIDATE = {
+  family: invalidation<{ family_id: string }>(['family_id'], (p) => sql<boolean>`family_id = ${p.family_id}`),
+  user: invalidation<{ user_id: string }>(['user_id'], (p) => sql<boolean>`user_id = ${p.user_id}`),
+  client: invalidation<{ client_id: string }>(['client_id'], (p) => sql<boolean>`client_id = ${p.client_id}`),
+  slot: invalidation<{ list_id: string; idx: number }>(['list_id', 'idx'], (p) => sql<boolean>`list_id = ${p.list_id} and idx = ${p.idx}`),
+};
 
 export type StatusListRow = StatusListsTable;
 export type StatusSlotRow = StatusSlotsTable;
@@ -69,18 +82,14 @@ export class StatusSlotRepository {
    * caller's transaction: an instance that sees the new version renders the new bits.
    */
   async invalidate(owner: SlotOwner): Promise<number> {
-    if ('family_id' in owner) {
-      await bumpFamilyListsQuery(this.db, { familyId: owner.family_id });
-      return Number((await invalidateFamilyQuery(this.db, { familyId: owner.family_id })).numAffectedRows);
-    }
-    const where = ownerCondition(owner);
-    await this.db
-      .updateTable('status_lists')
-      .set((eb) => ({ version: eb('version', '+', 1) }))
-      .where('id', 'in', this.db.selectFrom('status_slots').select('list_id').where(where).where('invalid', '=', 0))
-      .execute();
-    const r = await this.db.updateTable('status_slots').set({ invalid: 1 }).where(where).where('invalid', '=', 0).executeTakeFirst();
-    return Number(r.numUpdatedRows);
+    const run = async <A extends Record<string, unknown>>(q: ReturnType<typeof invalidation<A>>, args: A) => {
+      await q.bump(this.db, args);
+      return Number((await q.mark(this.db, args)).numAffectedRows);
+    };
+    if ('family_id' in owner) return run(INVALIDATE.family, owner);
+    if ('user_id' in owner) return run(INVALIDATE.user, owner);
+    if ('client_id' in owner) return run(INVALIDATE.client, owner);
+    return run(INVALIDATE.slot, owner);
   }
 
   /** The family's live slot and what a new one needs, or undefined when it has none or is revoked. */
@@ -115,9 +124,3 @@ export class StatusSlotRepository {
   }
 }
 
-function ownerCondition(owner: SlotOwner) {
-  if ('family_id' in owner) return sql<boolean>`family_id = ${owner.family_id}`;
-  if ('user_id' in owner) return sql<boolean>`user_id = ${owner.user_id}`;
-  if ('client_id' in owner) return sql<boolean>`client_id = ${owner.client_id}`;
-  return sql<boolean>`list_id = ${owner.list_id} and idx = ${owner.idx}`;
-}
