@@ -51,15 +51,25 @@ export function parseForm(body: Buffer, maxParameters: number): Map<string, stri
   return params;
 }
 
-function formDecode(s: string): string {
+/**
+ * One name or value of application/x-www-form-urlencoded ('+' a space, percent-escapes decoded,
+ * RFC 6749 §2.3.1 for Basic credentials too), or undefined for a malformed escape or escapes that
+ * are not UTF-8 (decodeURIComponent throws on both).
+ */
+export function decodeFormComponent(s: string): string | undefined {
   // most names and many values need no decoding: skip the copy and the decoder
   if (!s.includes('%') && !s.includes('+')) return s;
   try {
-    // decodeURIComponent throws on a malformed escape and on escapes that are not UTF-8
     return decodeURIComponent(s.replaceAll('+', ' '));
   } catch {
-    throw new InvalidRequest('the body has malformed percent-encoding (or percent-encoded bytes that are not UTF-8)');
+    return undefined;
   }
+}
+
+function formDecode(s: string): string {
+  const decoded = decodeFormComponent(s);
+  if (decoded === undefined) throw new InvalidRequest('the body has malformed percent-encoding (or percent-encoded bytes that are not UTF-8)');
+  return decoded;
 }
 
 function readLimited(ctx: Context, limit: number): Promise<Buffer> {

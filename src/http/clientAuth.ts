@@ -7,6 +7,7 @@ import { isClientId } from '../clients/clients.js';
 import { InvalidClient, InvalidRequest } from '../oauth/errors.js';
 import type { ClientAuthenticator } from '../clients/authentication.js';
 import type { Client } from '../clients/client.js';
+import { decodeFormComponent } from './body.js';
 
 export interface PresentedCredentials {
   clientId: string;
@@ -22,16 +23,6 @@ function failure(detail: string, basic: boolean): InvalidClient {
   return e;
 }
 
-// RFC 6749 §2.3.1: id and secret are form-encoded before they are joined for Basic
-function formDecode(s: string): string | undefined {
-  if (!s.includes('%') && !s.includes('+')) return s;
-  try {
-    return decodeURIComponent(s.replace(/\+/g, ' '));
-  } catch {
-    return undefined;
-  }
-}
-
 export function presentedCredentials(ctx: Context, params: ReadonlyMap<string, string> | undefined): PresentedCredentials | undefined {
   const header = ctx.get('authorization');
   const bodyId = params?.get('client_id');
@@ -40,9 +31,10 @@ export function presentedCredentials(ctx: Context, params: ReadonlyMap<string, s
     const m = /^basic ([A-Za-z0-9+/=]*)$/i.exec(header.trim());
     if (!m) throw failure('the Authorization header must use the Basic scheme', true);
     const decoded = Buffer.from(m[1] ?? '', 'base64').toString('utf8');
+    // RFC 6749 §2.3.1: id and secret are form-encoded before they are joined for Basic
     const colon = decoded.indexOf(':');
-    const id = colon > 0 ? formDecode(decoded.slice(0, colon)) : undefined;
-    const secret = colon > 0 ? formDecode(decoded.slice(colon + 1)) : undefined;
+    const id = colon > 0 ? decodeFormComponent(decoded.slice(0, colon)) : undefined;
+    const secret = colon > 0 ? decodeFormComponent(decoded.slice(colon + 1)) : undefined;
     // only VSCHAR ids exist: anything else (a NUL, which PostgreSQL text cannot hold) is refused before any lookup
     if (id === undefined || secret === undefined || !isClientId(id)) throw failure('the Basic credentials are malformed', true);
     if (bodySecret !== undefined) throw new InvalidRequest('use one client authentication method, not two');
