@@ -42,7 +42,7 @@ export async function pathsSection({ env, tmp, bench, seed, who, requests }, key
   let floorMemory;
   if (withLimits && keys.some((k) => WITH_FLOOR.has(k))) {
     const { proc, base } = await startFloor(Object.fromEntries([who.app, who.service].map((c) => [c.id, { secret: c.secret, scope: seed.SCOPE }])));
-    floor = { proc, specs: await floorSpecs(base, who, keys), base };
+    floor = { proc, specs: await floorSpecs(base, who, keys, requests), base };
     floorMemory = watchMemory(proc.pid);
     pids.floor = proc.pid;
   }

@@ -15,6 +15,7 @@ export function tollgateRequests(seed, bench, who) {
   const mintRefresh = (count) => seed.mintRefreshTokens(bench, { userId: who.user.id, clientId: who.app.id, count });
   const mintAccess = () => seed.mintAccessTokens(bench, { sub: who.user.id, clientId: who.app.id, sid: crypto.randomUUID(), count: 100 });
   return {
+    appAuth,
     serviceAuth,
     /** 100 of the user's access tokens (with a sid), for introspection. */
     mintAccess,
@@ -90,11 +91,10 @@ export async function peerSpecs(info, base) {
 
 /**
  * The floors' requests (bench/floor.mjs at `base`): Tollgate's headers and bodies, with tokens the
- * floor minted (each refresh token sent once, as Tollgate's are). `keys`: the paths that run.
+ * floor minted (each refresh token sent once, as Tollgate's are). `keys`: the paths that run;
+ * `appAuth`, `serviceAuth`: Tollgate's Basic headers (tollgateRequests).
  */
-export async function floorSpecs(base, who, keys) {
-  const appAuth = { authorization: basic(who.app.id, who.app.secret) };
-  const serviceAuth = { authorization: basic(who.service.id, who.service.secret) };
+export async function floorSpecs(base, who, keys, { appAuth, serviceAuth }) {
   const mintAt = (kind, query = '') => async (count) => {
     const r = await fetch(`${base}/mint/${kind}?n=${count}${query}`, { method: 'POST' });
     if (r.status !== 200) throw new Error(`floor /mint/${kind}: ${r.status} ${await r.text()}`);
