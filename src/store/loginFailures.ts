@@ -1,11 +1,23 @@
 // The sign-in throttle's counters: one row per failed (or still unproven) password attempt and
 // per counter it counts against. Keys are built by the throttle (src/users/throttle.ts); no key
 // holds a username as typed.
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
+import { dialectOf } from './database.js';
 import type { Database } from './schema.js';
 
 export class LoginFailureRepository {
   constructor(private readonly db: Kysely<Database>) {}
+
+  /**
+   * Inside a transaction: waits until no other transaction holds any of these counters, and holds
+   * them until this one ends, so an attempt counts every attempt committed before it. PostgreSQL:
+   * transaction-level advisory locks, taken in one order (no deadlock between two attempts). SQLite
+   * needs none: a transaction there holds the one write lock (BEGIN IMMEDIATE) from its start.
+   */
+  async lockCounters(keys: readonly string[]): Promise<void> {
+    if (dialectOf(this.db) !== 'postgres') return;
+    for (const key of [...new Set(keys)].sort()) await sql`select pg_advisory_xact_lock(hashtextextended(${key}, 0))`.execute(this.db);
+  }
 
   /** One row per key, all at `at`; returns their ids (ascending order of insertion). */
   async add(keys: readonly string[], at: number): Promise<number[]> {

@@ -16,7 +16,7 @@ import type { UsernamePseudonyms } from '../audit/pseudonym.js';
 import type { Clock } from '../clock.js';
 import { KnownAddressRepository } from '../store/knownAddresses.js';
 import { LoginFailureRepository } from '../store/loginFailures.js';
-import type { Db } from '../store/database.js';
+import { type Db, inTransaction } from '../store/database.js';
 
 export interface ThrottlePolicy {
   windowSeconds: number;
@@ -109,26 +109,33 @@ export class LoginThrottle {
 
   /**
    * Counts the attempt first and checks it second: of many parallel guesses, each sees every one
-   * counted before it, so no more than the limit get past argon2 however many arrive at once.
+   * counted before it, so no more than the limit get past argon2 however many arrive at once. The
+   * count and the check are one transaction holding its counters' lock (LoginFailureRepository
+   * .lockCounters): PostgreSQL hands out row ids before the rows commit, so without it a guess
+   * could miss an earlier guess's row that was not committed yet, and both pass.
    */
   async begin(username: string, ip: string | undefined): Promise<LoginAttempt> {
     const now = this.deps.clock.now();
     const since = now - this.deps.policy.windowSeconds * 1000;
     const address = addressBucket(ip);
     const { pair, user, all } = this.counters(username, address);
-    const ids = await this.failures.add(all.map((c) => c.key), now);
-    const before = Math.min(...ids);
-
-    let retryAfter = 0;
-    let limit: ThrottleLimit | undefined;
-    for (const counter of all) {
-      let wait = await this.wait(counter, since, before, now);
-      // past the username's limit, an address the user signed in from may still try (within its
-      // per-(username, address) limit, checked above); new addresses may not
-      if (wait > 0 && counter === user && address !== undefined && (await this.known.isKnown(username, address, now - KNOWN_ADDRESS_MS))) wait = 0;
-      if (wait > retryAfter) [retryAfter, limit] = [wait, counter.limit];
-    }
-    if (retryAfter > 0) await this.failures.remove(ids);
+    const { ids, retryAfter, limit } = await inTransaction(this.deps.db, async (tx) => {
+      const failures = new LoginFailureRepository(tx);
+      await failures.lockCounters(all.map((c) => c.key));
+      const ids = await failures.add(all.map((c) => c.key), now);
+      const before = Math.min(...ids);
+      let retryAfter = 0;
+      let limit: ThrottleLimit | undefined;
+      for (const counter of all) {
+        let wait = await this.wait(failures, counter, since, before, now);
+        // past the username's limit, an address the user signed in from may still try (within its
+        // per-(username, address) limit, checked above); new addresses may not
+        if (wait > 0 && counter === user && address !== undefined && (await new KnownAddressRepository(tx).isKnown(username, address, now - KNOWN_ADDRESS_MS))) wait = 0;
+        if (wait > retryAfter) [retryAfter, limit] = [wait, counter.limit];
+      }
+      if (retryAfter > 0) await failures.remove(ids);
+      return { ids, retryAfter, limit };
+    });
 
     return {
       retryAfter,
@@ -144,8 +151,8 @@ export class LoginThrottle {
   }
 
   /** Seconds until `counter` allows an attempt, counting the failures recorded before row `before`. */
-  private async wait(counter: Counter, since: number, before: number, now: number): Promise<number> {
-    const recent = await this.failures.recent(counter.key, since, before, counter.max);
+  private async wait(failures: LoginFailureRepository, counter: Counter, since: number, before: number, now: number): Promise<number> {
+    const recent = await failures.recent(counter.key, since, before, counter.max);
     if (recent.length < counter.max) return 0;
     // the window slides: the attempt is allowed once the max-th most recent failure leaves it
     const oldest = recent[recent.length - 1] ?? now;

@@ -5,9 +5,11 @@
 // last 30 days may still try (each within its own per-(username, address) limit), new ones may not.
 import crypto from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { FakeClock, PASSWORD, type TestApp, basic, createTestApp, listen, passwordGrant } from '../helpers.js';
+import { FakeClock, PASSWORD, type TestApp, basic, createSharedTestApps, createTestApp, listen, passwordGrant } from '../helpers.js';
+import { LoginFailureRepository } from '../../src/store/loginFailures.js';
 import { addressBucket } from '../../src/users/throttle.js';
-import { createTestDatabase } from '../testDatabase.js';
+import { createTestDatabase, describePostgres } from '../testDatabase.js';
+import { sql } from 'kysely';
 
 const WINDOW = 60;
 const PER_USERNAME = 3;
@@ -446,6 +448,67 @@ describe('no lockout by strangers (issue 15)', () => {
     for (const key of keys) {
       expect(key).not.toContain('dave');
       expect(key.toLowerCase()).not.toContain(typedPassword.toLowerCase());
+    }
+  });
+});
+
+// PostgreSQL hands out a row's id when it is inserted, not when it commits: a guess that counts
+// "every failure before my row" could miss an earlier guess still committing, and both pass.
+describePostgres('login throttle on PostgreSQL', () => {
+  it('counts a guess whose row is not committed yet: the next guess waits for it', async () => {
+    // two instances on one database; guess 1 stops right after inserting its row, inside its
+    // transaction, until guess 2 has either counted (the race) or is seen waiting for guess 1
+    const shared = await createSharedTestApps(2, { dialect: 'postgres', clock: new FakeClock(), config: { throttle: { ...throttle, maxFailuresPerIp: 1000 } } });
+    try {
+      const [a, b] = shared.apps as [TestApp, TestApp];
+      await a.addUser('alice');
+      const client = await a.addClient('web', { grants: ['password'] });
+      for (let i = 0; i < PER_USERNAME - 1; i++) await fail(a, client, 'alice', '192.0.2.1');
+      let inserted!: () => void;
+      const rowInserted = new Promise<void>((resolve) => (inserted = resolve));
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const add = LoginFailureRepository.prototype.add;
+      let adds = 0;
+      vi.spyOn(LoginFailureRepository.prototype, 'add').mockImplementation(async function (this: LoginFailureRepository, keys, at) {
+        const ids = await add.call(this, keys, at);
+        if (++adds === 1) {
+          inserted();
+          await released;
+        }
+        return ids;
+      });
+      // before the release, only guess 2 can count
+      let counted!: () => void;
+      const secondCounted = new Promise<void>((resolve) => (counted = resolve));
+      const recent = LoginFailureRepository.prototype.recent;
+      vi.spyOn(LoginFailureRepository.prototype, 'recent').mockImplementation(function (this: LoginFailureRepository, ...args) {
+        counted();
+        return recent.apply(this, args);
+      });
+      let watching = true;
+      const secondWaits = (async () => {
+        while (watching) {
+          const { rows } = await sql<{ n: number }>`select count(*)::int as n from pg_locks where locktype = 'advisory' and not granted`.execute(a.store.db);
+          if ((rows[0]?.n ?? 0) > 0) return;
+          await new Promise((resolve) => setTimeout(resolve, 5));
+        }
+      })();
+
+      const first = a.app.services.throttle.begin('alice', '192.0.2.1');
+      await rowInserted;
+      const second = b.app.services.throttle.begin('alice', '198.51.100.7');
+      await Promise.race([secondCounted, secondWaits]);
+      watching = false;
+      release();
+      const [one, two] = await Promise.all([first, second]);
+      // the limit-th guess gets through; the next one counts it and is refused
+      expect(one.retryAfter).toBe(0);
+      expect(two.retryAfter).toBeGreaterThan(0);
+      expect(two.limit).toBe('per_username');
+    } finally {
+      vi.restoreAllMocks();
+      await shared.close();
     }
   });
 });
